@@ -1,0 +1,62 @@
+"""Shared fixtures: tiny tokenizers and models built from config (no hub, no downloads)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "xtreme-real"
+WORDS = ("the a cat dog sees runs big small red blue paris london alice bob is in what who where "
+         "yes no house tree likes eats . ? , one two three").split()
+PIECES = ["##s", "##ed", "##ing", "##ka", "##ta"]
+
+
+def make_tokenizer(out_dir: Path):
+    """A WordPiece tokenizer over WORDS (+ suffix pieces) with XLM-R special tokens and offsets."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    vocab = {tok: i for i, tok in enumerate(specials + WORDS + PIECES)}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="<unk>", continuing_subword_prefix="##"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
+    tok.post_processor = processors.RobertaProcessing(("</s>", vocab["</s>"]), ("<s>", vocab["<s>"]),
+                                                      trim_offsets=False)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+                                   pad_token="<pad>", mask_token="<mask>", cls_token="<s>", sep_token="</s>")
+    fast.save_pretrained(out_dir)
+    return fast
+
+
+def make_encoder_checkpoint(out_dir: Path, layers: int = 2, hidden: int = 32, seed: int = 0) -> Path:
+    """A randomly initialised tiny XLM-R encoder + tokenizer saved like any phase checkpoint."""
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    tokenizer = make_tokenizer(out_dir)
+    torch.manual_seed(seed)
+    config = XLMRobertaConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+                              num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=130,
+                              pad_token_id=tokenizer.pad_token_id, bos_token_id=0, eos_token_id=2)
+    XLMRobertaModel(config).save_pretrained(out_dir)
+    return out_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    return make_encoder_checkpoint(tmp_path_factory.mktemp("tiny-xlmr"))
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_checkpoint):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_checkpoint)

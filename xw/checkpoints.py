@@ -1,0 +1,76 @@
+"""Cached checkpoints of phases (i) and (ii), keyed by a hash of everything that determines them.
+
+A checkpoint is complete only when its marker file exists (written last, after an atomic
+rename of the whole folder), so a run killed mid-save is detected and rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from xw.params import MULTI, NONE, ModelScale, Study, config_hash
+
+MARKER = "xw-complete.json"
+
+
+def cache_root(study: Study) -> Path:
+    return study.output_root / "_cache"
+
+
+def is_complete(path: Path) -> bool:
+    return (path / MARKER).is_file()
+
+
+def build_atomically(out_dir: Path, build: Callable[[Path], dict]) -> Path:
+    """Run ``build(tmp_dir)`` and move the result into place; the marker records its metadata."""
+    if is_complete(out_dir):
+        return out_dir
+    if out_dir.exists():  # half-written by a killed run
+        shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    try:
+        metadata = build(tmp)
+        (tmp / MARKER).write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str))
+        try:
+            os.replace(tmp, out_dir)
+        except OSError:
+            if not is_complete(out_dir):  # nobody else finished it: a real failure
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def pretrained_key(study: Study, scale: ModelScale) -> str:
+    return config_hash(study.data.world_seed, scale, study.pretrain)
+
+
+def pretrained_source(study: Study, scale: ModelScale) -> str:
+    """Where phase (i) lives: the hub id, the user's path, or xw's cached mini pretraining."""
+    if scale.hub:
+        return scale.hub
+    if scale.path:
+        return scale.path
+    return str(cache_root(study) / "pretrained" / f"{scale.name}-{pretrained_key(study, scale)}")
+
+
+def intermediate_members(study: Study, intermediate: str) -> tuple[str, ...]:
+    if intermediate == NONE:
+        return ()
+    if intermediate == MULTI:
+        return study.multi_task_members
+    return (intermediate,)
+
+
+def intermediate_dir(study: Study, scale: ModelScale, intermediate: str, seed: int) -> Path:
+    """Keyed by what determines the checkpoint, not by which study or target uses it."""
+    members = intermediate_members(study, intermediate)
+    key = config_hash(pretrained_source(study, scale), pretrained_key(study, scale), study.data, members,
+                      [study.train_config(m) for m in members], seed)
+    return cache_root(study) / "intermediate" / f"{scale.name}-{intermediate}-seed{seed}-{key}"

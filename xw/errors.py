@@ -1,0 +1,21 @@
+"""User-facing errors: one clear message naming the thing and the fix."""
+
+
+class XWError(Exception):
+    """Base class for errors a user can cause and fix."""
+
+
+class ParameterError(XWError):
+    """A parameters file is malformed: names the file, the key and what is allowed."""
+
+
+class UnknownTaskError(XWError):
+    """A task name is not registered."""
+
+
+class DataNotFoundError(XWError):
+    """A task's data is missing: names the task, where xw looked and how to get the data."""
+
+
+class TrainingError(XWError):
+    """Training diverged (NaN/inf loss) or otherwise cannot continue."""

@@ -1,0 +1,112 @@
+"""Model ladder: resolve a scale to a checkpoint, count its parameters, build task heads.
+
+A checkpoint of any phase stores only the shared encoder plus the tokenizer, so the
+next phase can put any head on it (HF loads a base-model checkpoint into a head model
+and initialises the head fresh).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForMultipleChoice,
+    AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from xw.errors import DataNotFoundError, XWError
+from xw.tasks import TaskSpec
+
+HEADS = {
+    "classification": AutoModelForSequenceClassification,
+    "tagging": AutoModelForTokenClassification,
+    "qa": AutoModelForQuestionAnswering,
+    "multiple_choice": AutoModelForMultipleChoice,
+}
+
+
+def count_parameters_from_config(source: str | Path) -> int:
+    """Count an encoder's parameters from its config alone (no weight download)."""
+    config = _load_config(source)
+    with torch.device("meta"):
+        model = AutoModel.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def _load_config(source: str | Path):
+    try:
+        return AutoConfig.from_pretrained(str(source))
+    except OSError as err:
+        raise XWError(
+            f"model {source!r} could not be found: not a local checkpoint and not reachable on the "
+            f"HuggingFace hub ({err.__class__.__name__}). Check the id/path in models.ladder, or "
+            "download it first with `huggingface-cli download <id>`."
+        ) from None
+
+
+def load_tokenizer(source: str | Path) -> PreTrainedTokenizerBase:
+    try:
+        return AutoTokenizer.from_pretrained(str(source))
+    except OSError as err:
+        raise XWError(f"tokenizer for {source!r} could not be loaded: {err}") from None
+
+
+def build_head_model(source: str | Path, task: TaskSpec) -> PreTrainedModel:
+    """Put the task's head on the encoder stored at ``source`` (new head, loaded encoder)."""
+    if task.kind not in HEADS:
+        raise XWError(f"task {task.name!r} of kind {task.kind!r} has no trainable head")
+    kwargs = {}
+    if task.kind in ("classification", "tagging"):
+        kwargs["num_labels"] = task.num_labels
+        kwargs["id2label"] = dict(enumerate(task.label_names))
+        kwargs["label2id"] = {name: i for i, name in enumerate(task.label_names)}
+    if not Path(str(source)).exists() and not _looks_like_hub_id(str(source)):
+        raise DataNotFoundError(f"checkpoint {source} does not exist; re-run its intermediate cell")
+    model = HEADS[task.kind].from_pretrained(str(source), **kwargs)
+    return model
+
+
+def load_encoder(source: str | Path) -> PreTrainedModel:
+    return AutoModel.from_pretrained(str(source))
+
+
+def encoder_of(model: PreTrainedModel) -> torch.nn.Module:
+    """The shared transformer body of a head model (``model.roberta``, ``model.bert``, ...)."""
+    return getattr(model, model.base_model_prefix)
+
+
+def share_encoder(models: list[PreTrainedModel]) -> None:
+    """Make every head model use the first one's encoder (multi-task training, jiant-style)."""
+    shared = encoder_of(models[0])
+    for model in models[1:]:
+        setattr(model, model.base_model_prefix, shared)
+
+
+def save_encoder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out_dir: Path) -> None:
+    """Save just the encoder and tokenizer: the next phase adds its own head."""
+    encoder_of(model).save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+
+
+def _looks_like_hub_id(source: str) -> bool:
+    return "/" not in source.strip("/") or source.count("/") == 1 and not source.startswith((".", "/"))
+
+
+def pick_device() -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({torch.get_num_threads()} threads)"

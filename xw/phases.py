@@ -1,0 +1,176 @@
+"""The three phases of Phang et al. 2020 as functions over a study: pretrain, intermediate, target.
+
+Each returns tidy result rows; checkpoints are cached (xw.checkpoints) so an intermediate
+model is trained once per (scale, intermediate task, seed) however many targets use it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from xw import checkpoints
+from xw.data import evaluation_languages, load_examples, load_retrieval
+from xw.errors import DataNotFoundError, XWError
+from xw.evaluate import evaluate_examples
+from xw.featurize import featurize
+from xw.models import (
+    build_head_model,
+    count_parameters_from_config,
+    describe_device,
+    load_encoder,
+    load_tokenizer,
+    pick_device,
+    save_encoder,
+    share_encoder,
+)
+from xw.params import NONE, ModelScale, Study
+from xw.results import git_commit, hyperparameters_json, metric_rows, now
+from xw.retrieval import evaluate_retrieval, layer_for
+from xw.tasks import get_task
+from xw.train import TrainStats, train
+
+log = logging.getLogger("xw")
+
+
+def ensure_pretrained(study: Study, scale: ModelScale, progress: bool = True) -> str:
+    """Phase (i): a hub id / local path as given, or pretrain the mini-world MLM once (cached)."""
+    source = checkpoints.pretrained_source(study, scale)
+    if not scale.is_mini or checkpoints.is_complete(Path(source)):
+        return source
+    from xw.pretrain import pretrain_mlm
+
+    pretrain_mlm(
+        world_seed=study.data.world_seed, layers=scale.layers, hidden=scale.hidden, heads=scale.heads,
+        intermediate_size=scale.intermediate_size or 4 * scale.hidden, steps=study.pretrain.steps,
+        batch_size=study.pretrain.batch_size, learning_rate=study.pretrain.learning_rate, seed=0,
+        out_dir=Path(source), max_length=study.pretrain.max_length, progress=progress,
+    )
+    return source
+
+
+def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed: int,
+                        progress: bool = True) -> tuple[str, TrainStats | None]:
+    """Phase (ii): train on the intermediate task(s) once per (scale, task, seed); 'none' = phase (i)."""
+    source = ensure_pretrained(study, scale, progress)
+    if intermediate == NONE:
+        return source, None
+    out_dir = checkpoints.intermediate_dir(study, scale, intermediate, seed)
+    if checkpoints.is_complete(out_dir):
+        return str(out_dir), None
+    members = checkpoints.intermediate_members(study, intermediate)
+    device = pick_device()
+    stats: dict[str, TrainStats] = {}
+
+    def build(tmp: Path) -> dict:
+        tokenizer = load_tokenizer(source)
+        tasks = {}
+        for name in members:
+            task = get_task(name)
+            config = study.train_config(name)
+            examples = load_examples(study, task, task.train_split or "train", "en", config.max_train_examples)
+            features = featurize(task, examples, tokenizer, config.max_length, config.doc_stride, train=True)
+            tasks[name] = (build_head_model(source, task), features)
+        if len(tasks) > 1:
+            share_encoder([model for model, _ in tasks.values()])
+        config = study.train_config(members[0]) if len(members) == 1 else study.training
+        stats["train"] = train(tasks, config, seed, tokenizer.pad_token_id, device, progress,
+                               description=f"{scale.name}/{intermediate}")
+        first_model = next(iter(tasks.values()))[0]
+        save_encoder(first_model, tokenizer, tmp)
+        return {"scale": scale.name, "intermediate": intermediate, "members": members, "seed": seed,
+                "source": source, "train_seconds": stats["train"].seconds, "finished_at": now()}
+
+    checkpoints.build_atomically(out_dir, build)
+    return str(out_dir), stats.get("train")
+
+
+def _base_row(study: Study, scale: ModelScale, source: str, intermediate: str, target: str, seed: int) -> dict:
+    return {"study": study.name, "model": study.family, "scale": scale.name,
+            "params": count_parameters_from_config(source), "intermediate_task": intermediate,
+            "target_task": target, "task_family": get_task(target).family, "seed": seed}
+
+
+def _finish(rows: list[dict], started: float, device: torch.device, hyperparameters: str) -> list[dict]:
+    meta = {"git_commit": git_commit(), "finished_at": now(), "device": describe_device(device),
+            "wall_seconds": round(time.perf_counter() - started, 2), "hyperparameters": hyperparameters}
+    return [{**row, **meta} for row in rows]
+
+
+def _languages_with_data(study: Study, task, load) -> list[tuple[str, object]]:
+    """Load every evaluation language; a language whose file is missing is skipped with a warning."""
+    loaded, missing = [], []
+    for language in evaluation_languages(study, task):
+        try:
+            loaded.append((language, load(language)))
+        except DataNotFoundError as err:
+            missing.append(language)
+            log.warning("%s", err)
+    if not loaded:
+        raise DataNotFoundError(f"task {task.name!r}: no evaluation data for any of {missing}; see the warnings above")
+    if missing:
+        log.warning("task %s: skipped languages without data: %s", task.name, ", ".join(missing))
+    return loaded
+
+
+def run_intermediate_cell(study: Study, scale_name: str, intermediate: str, seed: int,
+                          progress: bool = True) -> list[dict]:
+    """Phase (ii), then score every retrieval target straight from the resulting encoder."""
+    started = time.perf_counter()
+    scale = study.scale(scale_name)
+    checkpoint, _ = ensure_intermediate(study, scale, intermediate, seed, progress)
+    device = pick_device()
+    rows: list[dict] = []
+    layer = None
+    retrieval_tasks = [get_task(t) for t in study.target_tasks if get_task(t).kind == "retrieval"]
+    if retrieval_tasks:
+        encoder = load_encoder(checkpoint).to(device)
+        tokenizer = load_tokenizer(checkpoint)
+        layer = layer_for(encoder, study.retrieval.layer_fraction)
+        for task in retrieval_tasks:
+            base = _base_row(study, scale, checkpoint, intermediate, task.name, seed)
+            for language, test in _languages_with_data(
+                    study, task, lambda lang, t=task: load_retrieval(study, t, t.eval_split_for(lang), lang)):
+                if language == "en":
+                    continue  # retrieval pairs are <language> -> English
+                dev = None
+                if task.dev_split and task.dev_split != task.eval_split_for(language):
+                    dev = load_retrieval(study, task, task.dev_split, language)
+                result = evaluate_retrieval(encoder, tokenizer, task, test, dev, layer,
+                                            study.retrieval.max_length, device)
+                rows += metric_rows(base, language, task.eval_split_for(language), result,
+                                    task.primary_metric or "accuracy")
+    hyper = hyperparameters_json(retrieval=study.retrieval, layer=layer,
+                                 intermediate=[study.train_config(m) for m in
+                                               checkpoints.intermediate_members(study, intermediate)])
+    return _finish(rows, started, device, hyper)
+
+
+def run_target_cell(study: Study, scale_name: str, intermediate: str, target: str, seed: int,
+                    progress: bool = True) -> list[dict]:
+    """Phase (iii): fine-tune on the target's English training set, evaluate every language zero-shot."""
+    started = time.perf_counter()
+    scale = study.scale(scale_name)
+    task = get_task(target)
+    if task.kind == "retrieval":
+        raise XWError(f"target {target!r} is a retrieval task: it is scored in the intermediate cell")
+    checkpoint, _ = ensure_intermediate(study, scale, intermediate, seed, progress)
+    config = study.train_config(target)
+    device = pick_device()
+    tokenizer = load_tokenizer(checkpoint)
+    train_examples = load_examples(study, task, task.train_split or "train", "en", config.max_train_examples)
+    evaluation = _languages_with_data(
+        study, task, lambda lang: load_examples(study, task, task.eval_split_for(lang), lang, config.max_eval_examples))
+    model = build_head_model(checkpoint, task)
+    features = featurize(task, train_examples, tokenizer, config.max_length, config.doc_stride, train=True)
+    train({target: (model, features)}, config, seed, tokenizer.pad_token_id, device, progress,
+          description=f"{scale.name}/{intermediate}/{target}")
+    base = _base_row(study, scale, checkpoint, intermediate, target, seed)
+    rows: list[dict] = []
+    for language, examples in evaluation:
+        result = evaluate_examples(model, tokenizer, task, examples, language, config, device)
+        rows += metric_rows(base, language, task.eval_split_for(language), result, task.primary_metric or "accuracy")
+    return _finish(rows, started, device, hyperparameters_json(target=config))

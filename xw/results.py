@@ -1,0 +1,102 @@
+"""The tidy results table: one row per (model, scale, intermediate, target, language, seed, metric).
+
+Each cell writes its own file atomically (temp file + rename), so a killed run never
+leaves a partial or duplicated row; ``collect`` merges them into results.csv.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from xw.params import Study
+
+COLUMNS = [
+    "study", "model", "scale", "params", "intermediate_task", "target_task", "task_family", "language",
+    "split", "seed", "metric", "value", "primary", "git_commit", "finished_at", "device", "wall_seconds",
+    "hyperparameters",
+]
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder and rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        if err.errno == 28:  # ENOSPC
+            raise OSError(err.errno, f"disk full while writing {path}; free space and re-run "
+                                     "(finished cells are kept and will be skipped)") from None
+        raise
+
+
+def atomic_write_csv(frame: pd.DataFrame, path: Path) -> None:
+    atomic_write_text(path, frame.to_csv(index=False))
+
+
+def metric_rows(base: dict, language: str, split: str, result: dict[str, float], primary: str) -> list[dict]:
+    return [{**base, "language": language, "split": split, "metric": name, "value": float(value),
+             "primary": name == primary} for name, value in result.items()]
+
+
+def hyperparameters_json(**configs: object) -> str:
+    import dataclasses
+
+    return json.dumps({k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+                       for k, v in configs.items()}, sort_keys=True, default=str)
+
+
+def cells_dir(study: Study) -> Path:
+    return study.output_dir / "cells"
+
+
+def results_path(study: Study) -> Path:
+    return study.output_dir / "results.csv"
+
+
+def collect(study: Study) -> Path:
+    """Merge every finished cell's rows into results.csv (rewritten atomically)."""
+    frames = []
+    for path in sorted(cells_dir(study).glob("*.csv")):
+        try:
+            frames.append(pd.read_csv(path))
+        except (pd.errors.EmptyDataError, pd.errors.ParserError):
+            continue  # unreadable file: the cell counts as not done and re-runs
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+    table = table.drop_duplicates(subset=["scale", "intermediate_task", "target_task", "language", "seed", "metric"],
+                                  keep="last")
+    out = results_path(study)
+    atomic_write_csv(table[COLUMNS] if len(table) else table, out)
+    return out
+
+
+def load_results(study: Study) -> pd.DataFrame:
+    path = results_path(study)
+    if not path.exists():
+        collect(study)
+    return pd.read_csv(path)

@@ -1,0 +1,13 @@
+"""Task registry (see xw.tasks.base for the canonical example schemas)."""
+
+from xw.tasks.base import (
+    KINDS,
+    DataConfig,
+    RetrievalSet,
+    TaskSpec,
+    all_tasks,
+    get_task,
+    register,
+)
+
+__all__ = ["KINDS", "DataConfig", "RetrievalSet", "TaskSpec", "all_tasks", "get_task", "register"]

@@ -1,0 +1,121 @@
+"""Task definitions and the registry: adding a task is one `register(TaskSpec(...))`.
+
+Every loader returns examples in one of five canonical schemas, so featurisation,
+training and metrics never look at where the data came from:
+
+- classification: columns ``text`` (str), optional ``text_pair`` (str), ``label`` (int)
+- tagging: ``tokens`` (list[str]), ``tags`` (list[int], indices into ``label_names``)
+- qa: ``id`` (str), ``context`` (str), ``question`` (str),
+  ``answers`` ({"text": list[str], "answer_start": list[int]}; empty lists = unanswerable)
+- multiple_choice: ``context`` (str), ``choices`` (list[str]), ``label`` (int)
+- retrieval: a :class:`RetrievalSet` (not a Dataset): two sides and the gold pairs
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from xw.errors import UnknownTaskError
+
+Kind = Literal["classification", "tagging", "qa", "multiple_choice", "retrieval"]
+Role = Literal["target", "intermediate", "both"]
+KINDS: tuple[str, ...] = ("classification", "tagging", "qa", "multiple_choice", "retrieval")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where task data comes from: ``local`` files under ``root``, the HF ``hub``, or the ``miniworld``."""
+
+    source: Literal["local", "hub", "miniworld"] = "miniworld"
+    root: Path | None = None
+    world_seed: int = 0
+    cache_dir: Path | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RetrievalSet:
+    """Bitext retrieval data for one language pair (source language -> English).
+
+    ``gold`` holds (source_id, target_id) pairs. Tatoeba-style sets are line-aligned
+    (gold = identity); BUCC-style sets have distractors and fewer gold pairs.
+    """
+
+    source_ids: list[str]
+    source_texts: list[str]
+    target_ids: list[str]
+    target_texts: list[str]
+    gold: list[tuple[str, str]]
+
+
+# loader(split, language, data_config) -> datasets.Dataset (or RetrievalSet for retrieval tasks)
+Loader = Callable[[str, str, DataConfig], Any]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything xw needs to know about a task; the loader is the only code."""
+
+    name: str
+    kind: Kind
+    family: str  # moderator for the analysis: classification / tagging / qa / retrieval / ...
+    role: Role
+    languages: tuple[str, ...]  # evaluation languages (targets) or ("en",) (intermediate)
+    metric: str  # key into xw.metrics.METRICS
+    loader: Loader
+    label_names: tuple[str, ...] = ()
+    train_split: str | None = "train"
+    eval_split: str = "test"  # split with real labels used for zero-shot evaluation
+    dev_split: str | None = "dev"  # e.g. BUCC threshold selection
+    eval_split_by_language: dict[str, str] = field(default_factory=dict)
+    pair: bool = False  # classification with text_pair
+    primary_metric: str = ""  # which of the metric's outputs the analysis uses (e.g. "f1")
+    data_hint: str = ""  # how a user gets the data; shown when it is missing
+    description: str = ""
+
+    def eval_split_for(self, language: str) -> str:
+        return self.eval_split_by_language.get(language, self.eval_split)
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+
+_REGISTRY: dict[str, TaskSpec] = {}
+
+
+def register(spec: TaskSpec) -> TaskSpec:
+    if spec.kind not in KINDS:
+        raise ValueError(f"task {spec.name!r}: kind {spec.kind!r} is not one of {KINDS}")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_task(name: str) -> TaskSpec:
+    _ensure_builtin_tasks()
+    if name not in _REGISTRY:
+        raise UnknownTaskError(
+            f"unknown task {name!r}; registered tasks: {', '.join(sorted(_REGISTRY))}. "
+            "Add one with xw.tasks.register(TaskSpec(...))."
+        )
+    return _REGISTRY[name]
+
+
+def all_tasks() -> dict[str, TaskSpec]:
+    _ensure_builtin_tasks()
+    return dict(_REGISTRY)
+
+
+def _ensure_builtin_tasks() -> None:
+    """Import the modules that register built-in tasks (lazily, to keep imports cheap)."""
+    import importlib
+
+    for module in ("xw.miniworld.tasks", "xw.xtreme.tasks"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:  # a task family not built yet
+            if not (err.name and module.startswith(err.name)):
+                raise
