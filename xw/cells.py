@@ -90,9 +90,13 @@ def _set_threads() -> None:
 
     import torch
 
+    import transformers
+
     threads = os.environ.get("XW_THREADS")
     if threads:
         torch.set_num_threads(max(1, int(threads)))
+    transformers.logging.set_verbosity_error()  # "newly initialized head" is expected in every phase
+    transformers.utils.logging.disable_progress_bar()
 
 
 def run_cell(study: Study, cell: Cell, progress: bool = True):

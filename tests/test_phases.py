@@ -1,0 +1,81 @@
+"""The three phases over a study: rows land in the tidy table, checkpoints are trained once and reused."""
+
+from __future__ import annotations
+
+import pandas as pd
+import yaml
+
+import fake_tasks
+from conftest import make_encoder_checkpoint
+from xw import checkpoints
+from xw.cells import Cell, dependency, expand_grid, is_done, run_cell
+from xw.params import load_study
+from xw.results import COLUMNS, collect
+
+
+def _study(tmp_path, ladder):
+    path = tmp_path / "fake.yaml"
+    path.write_text(yaml.safe_dump(fake_tasks.study_dict(ladder)))
+    return load_study(path, output_root=tmp_path / "outputs")
+
+
+def test_grid_expansion_and_dependencies(tmp_path, tiny_checkpoint):
+    study = _study(tmp_path, {"s": str(tiny_checkpoint)})
+    cells = expand_grid(study)
+    intermediate = [c for c in cells if c.kind == "intermediate"]
+    targets = [c for c in cells if c.kind == "target"]
+    assert len(intermediate) == 4 and len(targets) == 4 * 2  # retrieval has no target cell
+    assert cells.index(dependency(targets[0])) < cells.index(targets[0])
+
+
+def test_cells_write_tidy_rows_and_reuse_the_intermediate_checkpoint(tmp_path, tiny_checkpoint, monkeypatch):
+    study = _study(tmp_path, {"s": str(tiny_checkpoint)})
+    calls = []
+    import xw.phases
+
+    original = xw.phases.train
+    monkeypatch.setattr(xw.phases, "train", lambda *a, **k: calls.append(k.get("description")) or original(*a, **k))
+
+    retrieval = run_cell(study, Cell("intermediate", "s", "fake-colour", 0), progress=False)
+    assert list(retrieval.columns) == COLUMNS
+    assert set(retrieval.language) == {"xx", "yy"} and set(retrieval.target_task) == {"fake-bitext"}
+    assert retrieval.value.between(0, 100).all()
+    assert (retrieval.params > 0).all() and (retrieval.wall_seconds > 0).all()
+
+    for target in ("fake-colour-x", "fake-nouns-x"):
+        rows = run_cell(study, Cell("target", "s", "fake-colour", 0, target), progress=False)
+        assert set(rows.language) == {"en", "xx", "yy"}
+        assert rows.primary.sum() == 3  # one headline number per language
+    assert calls == ["s/fake-colour", "s/fake-colour/fake-colour-x", "s/fake-colour/fake-nouns-x"]
+    # English colour task is trivially learnable; "xx" is an exact copy after lower-casing
+    colour = pd.read_csv(study.output_dir / "cells" / "target__s__fake-colour__fake-colour-x__seed0.csv")
+    assert is_done(study, Cell("target", "s", "fake-colour", 0, "fake-colour-x"))
+    table = pd.read_csv(collect(study))
+    assert len(table) == len(retrieval) + len(colour) + 3 * 3  # seqeval gives f1/precision/recall
+    assert not table.duplicated(subset=["intermediate_task", "target_task", "language", "seed", "metric"]).any()
+
+
+def test_multi_task_checkpoint_and_baseline(tmp_path, tiny_checkpoint):
+    study = _study(tmp_path, {"s": str(tiny_checkpoint)})
+    run_cell(study, Cell("intermediate", "s", "multi", 0), progress=False)
+    path = checkpoints.intermediate_dir(study, study.scale("s"), "multi", 0)
+    assert checkpoints.is_complete(path)
+    baseline = run_cell(study, Cell("intermediate", "s", "none", 0), progress=False)
+    assert set(baseline.intermediate_task) == {"none"}
+
+
+def test_half_written_checkpoint_is_rebuilt(tmp_path, tiny_checkpoint):
+    study = _study(tmp_path, {"s": str(tiny_checkpoint)})
+    path = checkpoints.intermediate_dir(study, study.scale("s"), "fake-colour", 0)
+    path.mkdir(parents=True)
+    (path / "model.safetensors").write_bytes(b"truncated")  # a killed save: no marker
+    run_cell(study, Cell("target", "s", "fake-colour", 0, "fake-colour-x"), progress=False)
+    assert checkpoints.is_complete(path)
+
+
+def test_params_counted_from_config(tmp_path):
+    small = make_encoder_checkpoint(tmp_path / "small", layers=1, hidden=16)
+    big = make_encoder_checkpoint(tmp_path / "big", layers=2, hidden=64)
+    from xw.models import count_parameters_from_config
+
+    assert count_parameters_from_config(big) > 4 * count_parameters_from_config(small)
