@@ -89,7 +89,6 @@ def _set_threads() -> None:
     import os
 
     import torch
-
     import transformers
 
     threads = os.environ.get("XW_THREADS")

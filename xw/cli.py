@@ -1,0 +1,149 @@
+"""The ``xw`` command: run the grid, see where it stands, run one cell by hand.
+
+A mistake a user can fix (xw.errors.XWError) is printed as one line, ``xw: error: ...``,
+with exit code 2 and no traceback; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from xw.errors import XWError
+
+EXIT_USER_ERROR = 2
+
+
+def _load(args: argparse.Namespace):
+    from xw.params import load_study
+
+    return load_study(args.params, args.output_root)
+
+
+def cmd_grid(args: argparse.Namespace) -> int:
+    from xw.grid import NOTEBOOKS_DIR, run_grid
+
+    study = _load(args)
+    executor = args.executor or study.executor.kind
+    if executor != "local":
+        raise XWError(f"executor {executor!r} is not supported by `xw grid` yet; use --executor local "
+                      "(or submit `xw run-cell` per cell yourself)")
+    report = run_grid(study, workers=args.workers, notebooks_dir=args.notebooks or NOTEBOOKS_DIR,
+                      progress=not args.no_progress, gain_measure=args.gain_measure)
+    print(f"{report.study}: {report.total} cells, {len(report.already_done)} already done, "
+          f"{len(report.succeeded)} run now, {len(report.failed)} failed, {len(report.skipped)} skipped")
+    for cell_id, error in {**report.failed, **report.skipped}.items():
+        print(f"  not done: {cell_id}: {error.splitlines()[0] if error else ''}")
+    if report.failed or report.skipped:
+        print(f"  details: {report.output_dir / 'failed'}/; re-run `xw grid` to retry them (done cells are kept)")
+    if report.analysis_error:
+        print(f"xw: analysis: {report.analysis_error}", file=sys.stderr)
+    print(report.verdict or "VERDICT: (none; see the analysis notebook)")
+    print(f"report: {report.report_path}")
+    return 0 if report.ok else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from xw.grid import cell_states
+
+    study = _load(args)
+    states = cell_states(study)
+    order = ("done", "running", "failed", "skipped", "pending")
+    counts = {state: sum(s.state == state for s in states) for state in order}
+    print(f"{study.name}: {len(states)} cells  " + "  ".join(f"{state} {n}" for state, n in counts.items()))
+    width = max((len(s.cell.id) for s in states), default=4)
+    print(f"{'state':<8} {'cell':<{width}}  note")
+    for s in states:
+        print(f"{s.state:<8} {s.cell.id:<{width}}  {s.note}".rstrip())
+    return 0
+
+
+def cmd_run_cell(args: argparse.Namespace) -> int:
+    from xw import cells
+    from xw.grid import clear_failure
+
+    study = _load(args)
+    cell = cells.Cell("target" if args.target else "intermediate", args.scale, args.intermediate, args.seed,
+                      args.target or None)
+    grid = cells.expand_grid(study)
+    if cell not in grid:
+        study.scale(args.scale)  # names the ladder if the scale is the problem
+        targets = sorted({c.target for c in grid if c.target})
+        raise XWError(f"cell {cell.id} is not in the grid of {args.params}: intermediate must be one of "
+                      f"{list(study.intermediate_tasks)}, --target one of {targets} (or none), --seed one of "
+                      f"{list(study.seeds)}")
+    results = cells.run_cell(study, cell, progress=not args.no_progress)
+    clear_failure(study, cell)
+    shown = results[results["primary"].astype(bool)] if "primary" in results else results
+    columns = [c for c in ("scale", "intermediate_task", "target_task", "language", "metric", "value")
+               if c in shown]
+    print((shown[columns] if columns else shown).to_string(index=False))
+    print(f"wrote {cells.result_path(study, cell)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xw", description="Does model scale amplify or diminish English "
+                                     "intermediate-task gains on zero-shot XTREME transfer?")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("params", type=Path, help="study parameters file, e.g. parameters/demo.yaml")
+        p.add_argument("--output-root", type=Path, default=Path("outputs"),
+                       help="where outputs/<study>/ lives (default: ./outputs)")
+
+    p = sub.add_parser("grid", help="run every pending cell notebook, the analysis, and write the report")
+    common(p)
+    p.add_argument("--workers", type=int, default=None, help="cells run at once (default: executor.workers)")
+    p.add_argument("--executor", choices=("local", "slurm"), default=None,
+                   help="where cells run (default: executor.kind; only local is implemented)")
+    p.add_argument("--gain-measure", default=None, help="passed to the analysis notebook's gain_measure")
+    p.add_argument("--notebooks", type=Path, default=None, help="folder with the cell notebooks")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_grid)
+
+    p = sub.add_parser("status", help="count and list done / running / failed / pending cells")
+    common(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("run-cell", help="run one cell in this process, without papermill (debugging, Slurm)")
+    common(p)
+    p.add_argument("--scale", required=True)
+    p.add_argument("--intermediate", required=True, help="an intermediate task, 'none' or 'multi'")
+    p.add_argument("--target", default=None, help="a target task (omit for the intermediate cell)")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_run_cell)
+    return parser
+
+
+def _interrupt_on_sigterm() -> None:
+    """Treat SIGTERM (scancel, kill) like Ctrl-C, so the grid kills its kernels before it exits."""
+    import signal
+    import threading
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "grid":
+        _interrupt_on_sigterm()
+    try:
+        return args.func(args)
+    except XWError as err:
+        print("xw: error: " + " ".join(str(err).split()), file=sys.stderr)  # one line, even for YAML errors
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("xw: interrupted (finished cells are kept; re-run to resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,634 @@
+"""Running the grid: each pending cell's notebook executed by papermill in its own process.
+
+Why a child process per notebook rather than threads or one ProcessPoolExecutor: papermill's
+``cwd`` is a process-wide chdir (papermill issue 473); a kernel killed for memory can hang its
+executor (issue 125), and a process pool breaks as a whole when one worker dies; kernels
+started by many processes at once can miss the start timeout (issues 478, 776). So every
+notebook runs in ``python -m xw.grid <spec>``, which the grid can time out and kill together
+with its kernel; kernel starts are staggered, and a start that times out is retried. The
+threads here only wait on those children.
+
+On disk, under ``outputs/<study>/``:
+
+- ``notebooks/<cell>.ipynb`` — the executed copy (written under a temp name, then renamed);
+- ``failed/<cell>.json`` — why a cell failed or was skipped (removed when it later succeeds);
+- ``running/<cell>`` — present while the grid runs the cell (read by ``xw status``);
+- ``logs/<cell>.log`` — papermill's log of the cell, to follow a long cell with ``tail -f``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xw.cells import Cell
+from xw.errors import XWError
+from xw.params import Study, load_study
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+ANALYSIS_NOTEBOOK = "analysis.ipynb"
+VERDICT_PREFIX = "VERDICT: "
+
+_START_STAGGER_S = 1.0  # gap between two kernel starts: many at once miss the start timeout
+_START_RETRIES = 2  # extra attempts when a kernel does not come up in time
+_GRACE_S = 120  # wall-clock slack on top of start + execution timeouts before a child is killed
+
+
+# ---- on-disk layout -----------------------------------------------------------------------------
+
+
+def executed_dir(study: Study) -> Path:
+    return study.output_dir / "notebooks"
+
+
+def failed_dir(study: Study) -> Path:
+    return study.output_dir / "failed"
+
+
+def running_dir(study: Study) -> Path:
+    return study.output_dir / "running"
+
+
+def logs_dir(study: Study) -> Path:
+    return study.output_dir / "logs"
+
+
+def report_path(study: Study) -> Path:
+    return study.output_dir / "report.html"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Temp file in the same folder + rename, so a reader never sees half a record."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; reports and records are for the whole group
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def record_failure(study: Study, cell: Cell, error: str, *, stage: str, notebook: Path | None = None,
+                   log: Path | None = None, skipped: bool = False, attempts: int = 0) -> Path:
+    """Write failed/<cell>.json: what went wrong and where to look, so the grid can move on."""
+    path = failed_dir(study) / f"{cell.id}.json"
+    record = {
+        "cell": cell.id, "kind": cell.kind, "scale": cell.scale, "intermediate": cell.intermediate,
+        "target": cell.target, "seed": cell.seed, "error": error, "stage": stage, "skipped": skipped,
+        "notebook": str(notebook) if notebook else None, "log": str(log) if log else None,
+        "attempts": attempts, "failed_at": _now(),
+    }
+    write_atomic(path, json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def clear_failure(study: Study, cell: Cell) -> None:
+    (failed_dir(study) / f"{cell.id}.json").unlink(missing_ok=True)
+
+
+def read_failures(study: Study) -> dict[str, dict[str, Any]]:
+    """Every failure record of the study, by cell id (unreadable records are reported as such)."""
+    records: dict[str, dict[str, Any]] = {}
+    for path in sorted(failed_dir(study).glob("*.json")):
+        try:
+            records[path.stem] = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            records[path.stem] = {"cell": path.stem, "error": f"unreadable failure record: {err}"}
+    return records
+
+
+def _mark_running(study: Study, cell: Cell) -> Path:
+    marker = running_dir(study) / cell.id
+    write_atomic(marker, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}))
+    return marker
+
+
+def _claim_study(study: Study) -> None:
+    """Refuse to run beside another live grid of the same study (both would run the same cells);
+    remove markers left by a grid that was killed."""
+    for marker in running_dir(study).glob("*"):
+        if not _marker_alive(marker):
+            marker.unlink(missing_ok=True)
+            continue
+        info = json.loads(marker.read_text())
+        if info.get("pid") != os.getpid() or info.get("host") != socket.gethostname():
+            raise XWError(f"another xw grid (pid {info.get('pid')} on {info.get('host')}) is running study "
+                          f"{study.name!r} (cell {marker.name}); wait for it, or delete {marker} if it is gone")
+
+
+def _marker_alive(marker: Path) -> bool:
+    """A marker counts only while the grid process that wrote it lives (a killed grid leaves stale ones)."""
+    try:
+        info = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    if info.get("host") != socket.gethostname():
+        return True  # another machine's grid: we cannot check, so trust it
+    try:
+        os.kill(int(info["pid"]), 0)
+    except (ProcessLookupError, KeyError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ---- kernel -------------------------------------------------------------------------------------
+
+
+def _is_this_interpreter(argv0: str) -> bool:
+    # jupyter_client swaps a bare "python"/"python3" for sys.executable when it launches a kernel
+    if argv0 in {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}:
+        return True
+    # compare without resolving symlinks: a venv's python links to the base interpreter
+    return Path(os.path.abspath(argv0)).parent == Path(os.path.abspath(sys.executable)).parent
+
+
+def ensure_kernel(name: str = "python3") -> str:
+    """Name of a kernelspec that runs this interpreter (where xw is installed), installing one if needed.
+
+    ``python3`` is used when it resolves to this interpreter (always so in a venv with ipykernel:
+    jupyter_client falls back to ipykernel's built-in spec). If a user-level ``python3`` spec
+    points at another Python, a spec ``xw-<hash>`` for this interpreter is installed instead.
+    """
+    import hashlib
+
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    manager = KernelSpecManager()
+    try:
+        if _is_this_interpreter(manager.get_kernel_spec(name).argv[0]):
+            return name
+    except NoSuchKernel:
+        pass
+    own = "xw-" + hashlib.sha256(sys.executable.encode()).hexdigest()[:8]
+    try:
+        if _is_this_interpreter(manager.get_kernel_spec(own).argv[0]):
+            return own
+    except NoSuchKernel:
+        pass
+    from ipykernel.kernelspec import install
+
+    display = f"Python ({sys.prefix})"
+    try:
+        install(user=True, kernel_name=own, display_name=display)
+    except OSError:  # read-only home: install into this environment instead
+        install(prefix=sys.prefix, kernel_name=own, display_name=display)
+    return own
+
+
+# ---- executing one notebook ---------------------------------------------------------------------
+
+
+@dataclass
+class NotebookRun:
+    """The outcome of executing one notebook in a child process."""
+
+    ok: bool
+    notebook: Path
+    log: Path
+    stage: str = "done"  # done | start | execution | timeout | crashed
+    error: str = ""
+    attempts: int = 1
+
+
+_ACTIVE: dict[int, subprocess.Popen] = {}
+_ACTIVE_LOCK = threading.Lock()
+_STOPPING = threading.Event()  # set on Ctrl-C: no new child may start
+_START_LOCK = threading.Lock()
+_last_start = 0.0
+
+
+def _stagger_start() -> None:
+    global _last_start
+    with _START_LOCK:
+        delay = _last_start + _START_STAGGER_S - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        _last_start = time.monotonic()
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """Kill a papermill child and its kernel (the kernel runs in its own session, so killpg misses it)."""
+    try:
+        import psutil
+
+        try:
+            family = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            family = []
+        for p in family:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+    except ImportError:  # the kernel's parent poller ends it once papermill is gone
+        pass
+    proc.kill()
+    proc.wait()
+
+
+def kill_active() -> None:
+    """Kill every running child and start no more (used on Ctrl-C so no kernel outlives the grid)."""
+    _STOPPING.set()
+    with _ACTIVE_LOCK:
+        procs = list(_ACTIVE.values())
+    for proc in procs:
+        _kill_tree(proc)
+
+
+def _log_tail(log: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def execute_notebook(source: Path, output: Path, parameters: dict[str, Any], *, cwd: Path, kernel_name: str,
+                     start_timeout: int, execution_timeout: int, log: Path,
+                     env: dict[str, str] | None = None, slim: bool = False) -> NotebookRun:
+    """Run ``source`` with papermill in a child process and keep the executed copy at ``output``.
+
+    The copy is written under a temp name and renamed, also when the notebook fails (its traceback
+    is the first thing to read). A kernel that does not start in time is retried; a child that
+    outlives start + execution timeout (e.g. a kernel killed for memory) is killed with its kernel.
+    ``slim`` drops the 4.8 MB plotly.js copy plotly's notebook renderer puts in every notebook (hundreds
+    of cells would cost gigabytes); the figures keep their JSON and report.html inlines plotly.js once.
+    """
+    output.parent.mkdir(parents=True, exist_ok=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.stem}.{os.getpid()}.{threading.get_ident()}.tmp.ipynb")
+    status_path = tmp.with_suffix(".status.json")
+    spec = {
+        "input": str(Path(source).resolve()), "output": str(tmp), "status": str(status_path),
+        "parameters": parameters, "cwd": str(Path(cwd).resolve()), "kernel_name": kernel_name,
+        "start_timeout": start_timeout, "execution_timeout": execution_timeout, "slim": slim,
+    }
+    wall = start_timeout + execution_timeout + _GRACE_S
+    run = NotebookRun(ok=False, notebook=output, log=log, stage="start", error="", attempts=0)
+    with open(log, "w") as log_handle:
+        for attempt in range(1, _START_RETRIES + 2):
+            run.attempts = attempt
+            status_path.unlink(missing_ok=True)
+            log_handle.write(f"# {_now()} attempt {attempt}: papermill {source} -> {output}\n")
+            log_handle.flush()
+            _stagger_start()
+            if _STOPPING.is_set():
+                run.stage, run.error = "crashed", "the grid was interrupted before this notebook started"
+                break
+            proc = subprocess.Popen([sys.executable, "-m", "xw.grid", json.dumps(spec)], stdout=log_handle,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                    cwd=spec["cwd"])
+            with _ACTIVE_LOCK:
+                _ACTIVE[proc.pid] = proc
+            try:
+                code = proc.wait(timeout=wall)
+            except subprocess.TimeoutExpired:
+                _kill_tree(proc)
+                code = None
+            finally:
+                with _ACTIVE_LOCK:
+                    _ACTIVE.pop(proc.pid, None)
+            status = _read_status(status_path)
+            if code is None:
+                run.stage, run.error = "timeout", (
+                    f"killed after {wall} s wall clock (executor.start_timeout {start_timeout} + "
+                    f"executor.cell_timeout {execution_timeout} + {_GRACE_S}); a hung or memory-killed kernel?")
+            elif status is None:
+                reason = " (killed: out of memory?)" if code in (-9, 137) else ""
+                run.stage, run.error = "crashed", f"papermill process exited with code {code}{reason}; " \
+                                                  f"log tail:\n{_log_tail(log)}"
+            else:
+                run.ok, run.stage, run.error = bool(status["ok"]), status["stage"], status["error"]
+            if run.stage != "start" or "NoSuchKernel" in run.error:
+                break
+            time.sleep(2.0 * attempt)  # let the machine settle before the next kernel start
+    status_path.unlink(missing_ok=True)
+    if tmp.exists():
+        os.replace(tmp, output)
+    return run
+
+
+def _read_status(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _any_cell_started(path: str) -> bool:
+    import nbformat
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001 - no readable output means nothing ran
+        return False
+    # papermill marks every cell "completed" when it gives up, but sets start_time only on a real start
+    return any(c.get("metadata", {}).get("papermill", {}).get("start_time") for c in nb.cells)
+
+
+def _slim(path: Path) -> None:
+    import nbformat
+
+    from xw.report import drop_plotlyjs_bundles
+
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001 - nothing written, nothing to slim
+        return
+    if drop_plotlyjs_bundles(nb):
+        nbformat.write(nb, path)
+
+
+def _child_main(spec_json: str) -> int:
+    """Entry of the child process: run papermill, then write a small status file for the grid."""
+    import logging
+
+    import papermill as pm
+    from nbclient.exceptions import CellTimeoutError
+    from papermill.exceptions import PapermillExecutionError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
+    spec = json.loads(spec_json)
+    try:
+        pm.execute_notebook(spec["input"], spec["output"], parameters=spec["parameters"],
+                            kernel_name=spec["kernel_name"], start_timeout=spec["start_timeout"],
+                            execution_timeout=spec["execution_timeout"], cwd=spec["cwd"],
+                            progress_bar=False, log_output=True)
+        status = {"ok": True, "stage": "done", "error": ""}
+    except PapermillExecutionError as err:
+        status = {"ok": False, "stage": "execution", "error": f"{err.ename}: {err.evalue}"}
+    except CellTimeoutError:
+        status = {"ok": False, "stage": "timeout",
+                  "error": f"a notebook cell ran longer than executor.cell_timeout ({spec['execution_timeout']} s)"}
+    except Exception as err:  # noqa: BLE001 - reported to the grid, which records it and goes on
+        stage = "execution" if _any_cell_started(spec["output"]) else "start"
+        if stage == "start" and "respond" in str(err):
+            err = RuntimeError(f"{err} (executor.start_timeout {spec['start_timeout']} s)")
+        status = {"ok": False, "stage": stage, "error": f"{type(err).__name__}: {err}"}
+    if spec.get("slim"):
+        _slim(Path(spec["output"]))
+    write_atomic(Path(spec["status"]), json.dumps(status))
+    return 0 if status["ok"] else 1
+
+
+# ---- the grid -----------------------------------------------------------------------------------
+
+
+@dataclass
+class GridReport:
+    """What a grid run did; ``ok`` when every cell is done and the analysis gave a verdict."""
+
+    study: str
+    output_dir: Path
+    total: int
+    already_done: list[str] = field(default_factory=list)
+    succeeded: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # cell id -> error
+    skipped: dict[str, str] = field(default_factory=dict)  # cell id -> why (its dependency failed)
+    results_path: Path | None = None
+    analysis_notebook: Path | None = None
+    analysis_error: str | None = None
+    verdict: str | None = None
+    report_path: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped and self.verdict is not None
+
+
+def find_verdict(notebook: Path) -> str | None:
+    """The first output line of an executed notebook that starts with 'VERDICT: '."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            texts = [out.get("text", "")] if out.get("output_type") == "stream" else [
+                out.get("data", {}).get(mime, "") for mime in ("text/plain", "text/markdown")]
+            for text in texts:
+                text = "".join(text) if isinstance(text, list) else text
+                for line in text.splitlines():
+                    line = line.strip().strip("'\"")
+                    if line.startswith(VERDICT_PREFIX):
+                        return line
+    return None
+
+
+def _child_env(workers: int) -> dict[str, str]:
+    """Share the cores between workers (xw.cells honours XW_THREADS) unless the user chose already."""
+    env = dict(os.environ)
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    env.setdefault("XW_THREADS", threads)
+    env.setdefault("OMP_NUM_THREADS", env["XW_THREADS"])
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return env
+
+
+def run_grid(study: Study | str | Path, workers: int | None = None, notebooks_dir: Path = NOTEBOOKS_DIR,
+             progress: bool = True, *, output_root: str | Path | None = None,
+             gain_measure: str | None = None) -> GridReport:
+    """Run every pending cell's notebook, then collect results, run the analysis and export the report.
+
+    Done cells are skipped (resume); a failed cell is recorded and the grid goes on; a target
+    cell starts only after its intermediate cell succeeded and is skipped if that failed.
+    """
+    from tqdm.auto import tqdm
+
+    from xw import cells as cells_mod
+    from xw.report import export_report
+
+    if not isinstance(study, Study):
+        study = load_study(study, output_root)
+    notebooks_dir = Path(notebooks_dir).resolve()
+    if not notebooks_dir.is_dir():
+        raise XWError(f"notebooks folder {notebooks_dir} not found; pass the folder holding intermediate.ipynb "
+                      "and target.ipynb")
+    workers = workers or study.executor.workers
+    if workers < 1:
+        raise XWError(f"--workers must be at least 1, got {workers}")
+    _claim_study(study)
+    kernel = ensure_kernel()
+    env = _child_env(workers)
+    _STOPPING.clear()
+
+    cells_mod.prepare_models(study, workers=workers)
+    grid = cells_mod.expand_grid(study)
+    report = GridReport(study=study.name, output_dir=study.output_dir, total=len(grid))
+    for nb_name in sorted({c.notebook for c in grid}):
+        if not (notebooks_dir / nb_name).is_file():
+            raise XWError(f"notebook {notebooks_dir / nb_name} not found (needed by the grid's cells)")
+
+    done = {c.id for c in grid if cells_mod.is_done(study, c)}
+    report.already_done = [c.id for c in grid if c.id in done]
+    for cell in grid:
+        if cell.id in done:
+            clear_failure(study, cell)
+    todo = [c for c in grid if c.id not in done]
+    todo_ids = {c.id for c in todo}
+
+    def run_one(cell: Cell) -> NotebookRun:
+        marker = _mark_running(study, cell)
+        try:
+            run = execute_notebook(
+                notebooks_dir / cell.notebook, executed_dir(study) / f"{cell.id}.ipynb", cell.parameters(study),
+                cwd=notebooks_dir, kernel_name=kernel, start_timeout=study.executor.start_timeout,
+                execution_timeout=study.executor.cell_timeout, log=logs_dir(study) / f"{cell.id}.log", env=env,
+                slim=True)
+            if run.ok and not cells_mod.is_done(study, cell):
+                run.ok, run.stage = False, "execution"
+                run.error = f"the notebook finished but wrote no result file ({cells_mod.result_path(study, cell)})"
+            return run
+        finally:
+            marker.unlink(missing_ok=True)
+
+    bar = tqdm(total=len(grid), initial=len(done), desc=f"grid {study.name}", unit="cell", disable=not progress)
+    waiting: dict[str, list[Cell]] = {}
+    ready: list[Cell] = []
+    for cell in todo:
+        dep = cells_mod.dependency(cell)
+        if dep is not None and dep.id in todo_ids:
+            waiting.setdefault(dep.id, []).append(cell)
+        else:
+            ready.append(cell)
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xw-grid")
+    futures: dict[Future, Cell] = {}
+
+    def submit(cell: Cell) -> None:
+        futures[pool.submit(run_one, cell)] = cell
+
+    def skip_dependents(cell: Cell, why: str) -> None:
+        for dependent in waiting.pop(cell.id, []):
+            reason = f"skipped: its intermediate cell {cell.id} failed ({why.splitlines()[0] if why else '?'})"
+            record_failure(study, dependent, reason, stage="dependency", skipped=True)
+            report.skipped[dependent.id] = reason
+            bar.update(1)
+            skip_dependents(dependent, reason)
+
+    try:
+        for cell in ready:
+            submit(cell)
+        while futures:
+            finished, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+            for future in finished:
+                cell = futures.pop(future)
+                try:
+                    run = future.result()
+                except Exception as err:  # noqa: BLE001 - a bug in bookkeeping must not stop the grid
+                    run = NotebookRun(ok=False, notebook=executed_dir(study) / f"{cell.id}.ipynb",
+                                      log=logs_dir(study) / f"{cell.id}.log", stage="crashed",
+                                      error=f"{type(err).__name__}: {err}")
+                bar.update(1)
+                if run.ok:
+                    clear_failure(study, cell)
+                    report.succeeded.append(cell.id)
+                    for dependent in waiting.pop(cell.id, []):
+                        submit(dependent)
+                else:
+                    record_failure(study, cell, run.error, stage=run.stage,
+                                   notebook=run.notebook if run.notebook.exists() else None, log=run.log,
+                                   attempts=run.attempts)
+                    report.failed[cell.id] = run.error
+                    bar.write(f"FAILED {cell.id} ({run.stage}): {run.error.splitlines()[0] if run.error else ''}")
+                    skip_dependents(cell, run.error)
+                bar.set_postfix(failed=len(report.failed), skipped=len(report.skipped), refresh=False)
+    except BaseException:
+        kill_active()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        bar.close()
+    pool.shutdown(wait=True)
+
+    _finish(study, report, notebooks_dir, kernel, env, grid, gain_measure, export_report)
+    return report
+
+
+def _finish(study: Study, report: GridReport, notebooks_dir: Path, kernel: str, env: dict[str, str],
+            grid: list[Cell], gain_measure: str | None, export_report: Callable[..., Path]) -> None:
+    """Collect the rows, run the analysis notebook, read its verdict, export the report."""
+    import importlib
+
+    try:
+        report.results_path = Path(importlib.import_module("xw.results").collect(study)).resolve()
+    except Exception as err:  # noqa: BLE001 - the report still shows the cells
+        report.analysis_error = f"collecting results failed: {type(err).__name__}: {err}"
+
+    analysis_src = notebooks_dir / ANALYSIS_NOTEBOOK
+    analysis_out = executed_dir(study) / ANALYSIS_NOTEBOOK
+    if report.analysis_error is None and not analysis_src.is_file():
+        report.analysis_error = f"analysis notebook {analysis_src} not found"
+    if report.analysis_error is None:
+        parameters: dict[str, Any] = {"results_path": str(report.results_path)}
+        if gain_measure is not None:
+            parameters["gain_measure"] = gain_measure
+        run = execute_notebook(analysis_src, analysis_out, parameters, cwd=notebooks_dir, kernel_name=kernel,
+                               start_timeout=study.executor.start_timeout,
+                               execution_timeout=study.executor.cell_timeout,
+                               log=logs_dir(study) / "analysis.log", env=env)
+        if not run.ok:
+            report.analysis_error = f"analysis notebook failed ({run.stage}): {run.error}"
+        if analysis_out.is_file():  # a failed analysis is still shown: its traceback is the answer
+            report.analysis_notebook = analysis_out
+            report.verdict = find_verdict(analysis_out)
+        if report.verdict is None and report.analysis_error is None:
+            report.analysis_error = f"the analysis notebook printed no line starting with {VERDICT_PREFIX!r}"
+
+    cell_notebooks = [executed_dir(study) / f"{c.id}.ipynb" for c in grid]
+    notebooks = ([report.analysis_notebook] if report.analysis_notebook else []) + [
+        p for p in cell_notebooks if p.is_file()]
+    report.report_path = export_report(study, notebooks, report_path(study),
+                                       answer_first=report.analysis_notebook is not None,
+                                       notice=report.analysis_error or "")
+
+
+@dataclass(frozen=True)
+class CellState:
+    cell: Cell
+    state: str  # done | running | failed | skipped | pending
+    note: str = ""
+
+
+def cell_states(study: Study) -> list[CellState]:
+    """Each grid cell's state, from the result files, running markers and failure records."""
+    from xw import cells as cells_mod
+
+    failures = read_failures(study)
+    states = []
+    for cell in cells_mod.expand_grid(study):
+        marker = running_dir(study) / cell.id
+        if marker.exists() and _marker_alive(marker):
+            states.append(CellState(cell, "running"))
+        elif cells_mod.is_done(study, cell):
+            states.append(CellState(cell, "done"))
+        elif cell.id in failures:
+            record = failures[cell.id]
+            first_line = (str(record.get("error") or "").splitlines() or [""])[0]
+            states.append(CellState(cell, "skipped" if record.get("skipped") else "failed", first_line))
+        else:
+            states.append(CellState(cell, "pending", "interrupted run (stale marker)" if marker.exists() else ""))
+    return states
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1]))

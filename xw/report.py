@@ -1,0 +1,252 @@
+"""The study's HTML report: the analysis notebook (the answer) first, then the grid's cells, in one file.
+
+The file must open on an air-gapped cluster, so nothing may load from the network.
+nbconvert's lab template pulls require.js, MathJax, mermaid and the widget manager from
+CDNs, and plotly's notebook renderer adds a MathJax CDN script to every figure and a copy
+of plotly.js per notebook. So before exporting, each figure's HTML is rebuilt from its
+plotly JSON (``application/vnd.plotly.v1+json``) as a plain ``Plotly.newPlot`` call,
+plotly.js from the installed plotly package is inlined once in the page head, and the
+template's CDN blocks are emptied. (LaTeX in markdown is therefore shown as source.)
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from xw.params import Study
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+# Extends nbconvert's lab template: no CDN scripts; xw_* resources add the page's own parts.
+_PAGE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block html_head_css -%}{{ resources.xw_head }}{%- endblock html_head_css -%}
+{%- block body_header -%}{{ super() }}{{ resources.xw_before }}{%- endblock body_header -%}
+{%- block body_footer -%}{{ resources.xw_after }}{{ super() }}{%- endblock body_footer -%}
+"""
+# Only the cells, for embedding a notebook inside the page.
+_BODY_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block header -%}{%- endblock header -%}
+{%- block body_header -%}{%- endblock body_header -%}
+{%- block body_footer -%}{%- endblock body_footer -%}
+{%- block footer -%}{%- endblock footer -%}
+"""
+
+_CSS = """
+.xw-header, .xw-cells { padding: 0 var(--jp-notebook-padding, 10px); }
+.xw-verdict { font-size: 1.2em; font-weight: bold; padding: 0.6em; border-left: 4px solid #2a7ae2;
+  background: #f2f7fd; }
+.xw-notice { padding: 0.6em; border-left: 4px solid #d9534f; background: #fdf2f2; white-space: pre-wrap; }
+.xw-cells table { border-collapse: collapse; margin: 1em 0; }
+.xw-cells td, .xw-cells th { border: 1px solid #ddd; padding: 2px 8px; text-align: left; }
+.xw-state-failed, .xw-state-skipped { color: #b52a1c; font-weight: bold; }
+.xw-cells details { margin: 0.5em 0; border: 1px solid #ddd; padding: 0.3em; }
+.xw-cells summary { cursor: pointer; font-family: var(--jp-code-font-family, monospace); }
+"""
+
+# Plotly sizes a figure drawn inside a closed <details> as 0 wide; redraw it when opened.
+_RESIZE_JS = """<script type="text/javascript">
+document.querySelectorAll('details').forEach(function (d) {
+  d.addEventListener('toggle', function () {
+    if (!d.open || !window.Plotly) return;
+    d.querySelectorAll('.js-plotly-plot').forEach(function (p) { window.Plotly.Plots.resize(p); });
+  });
+});
+</script>"""
+
+
+def _offline_outputs(nb: nbformat.NotebookNode) -> int:
+    """Rewrite outputs so nothing needs the network; returns the number of plotly figures."""
+    import plotly.io as pio
+
+    figures = 0
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        kept = []
+        for out in _merge_streams(cell.get("outputs", [])):
+            data = out.get("data")
+            if out.get("output_type") in ("display_data", "execute_result") and data is not None:
+                if PLOTLY_MIME in data:
+                    figure_html = pio.to_html(data[PLOTLY_MIME], include_plotlyjs=False, include_mathjax=False,
+                                              full_html=False, default_width="100%", default_height=525,
+                                              validate=False)
+                    out["data"] = {"text/html": figure_html, "text/plain": data.get("text/plain", "")}
+                    figures += 1
+                elif is_plotlyjs_bundle(data.get("text/html", "")):
+                    continue  # the renderer's own plotly.js copy: inlined once in the head instead
+                else:
+                    data.pop(WIDGET_MIME, None)  # widgets would need the CDN widget manager
+                    if not data:
+                        continue
+            kept.append(out)
+        cell["outputs"] = kept
+    nb.metadata.pop("widgets", None)
+    return figures
+
+
+def is_plotlyjs_bundle(text: str | list[str]) -> bool:
+    """The 4.8 MB plotly.js copy that plotly's notebook renderer displays once per notebook."""
+    text = "".join(text) if isinstance(text, list) else text
+    return len(text) > 100_000 and "window.PlotlyConfig" in text
+
+
+def drop_plotlyjs_bundles(nb: nbformat.NotebookNode) -> int:
+    """Remove those copies (figures keep their plotly JSON, which JupyterLab renders); returns how many."""
+    dropped = 0
+    for cell in nb.cells:
+        outputs = cell.get("outputs")
+        if outputs:
+            kept = [o for o in outputs if not is_plotlyjs_bundle(o.get("data", {}).get("text/html", ""))]
+            dropped += len(outputs) - len(kept)
+            cell["outputs"] = kept
+    return dropped
+
+
+def _merge_streams(outputs: list) -> list:
+    """Join consecutive stream outputs and keep only what a terminal would show after each carriage return
+    (progress bars otherwise print one line per update)."""
+    merged: list = []
+    for out in outputs:
+        if out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream" \
+                and merged[-1].get("name") == out.get("name"):
+            merged[-1]["text"] = "".join(merged[-1]["text"]) + "".join(out["text"])
+        else:
+            merged.append(out)
+    for out in merged:
+        if out.get("output_type") == "stream":
+            text = "".join(out["text"])
+            out["text"] = "\n".join(line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n"))
+    return merged
+
+
+def _exporter(template: str):
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"xw.html.j2": template})],
+                        template_file="xw.html.j2")
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def external_scripts(page: str) -> list[str]:
+    """Script/stylesheet URLs the page would fetch from the network (should be none)."""
+    import re
+
+    return re.findall(r"""<(?:script|link)[^>]+(?:src|href)=["']?((?:https?:)?//[^"' >]+)""", page)
+
+
+def export_report(study: Study, notebooks: list[Path], out: Path, *, answer_first: bool = True,
+                  notice: str = "", max_embedded: int = 24) -> Path:
+    """Write ``out`` (outputs/<study>/report.html): an offline HTML page, written atomically.
+
+    ``notebooks[0]`` is the analysis notebook, rendered in full when ``answer_first``; the rest
+    are cell notebooks, listed in a table with their state and a link, and embedded collapsed
+    when there are at most ``max_embedded`` of them. ``notice`` is shown at the top (e.g. why
+    the analysis did not run).
+    """
+    from plotly.offline import get_plotlyjs
+
+    from xw.grid import find_verdict, read_failures, write_atomic
+
+    out = Path(out)
+    notebooks = [Path(p) for p in notebooks]
+    answer = notebooks[0] if answer_first and notebooks else None
+    cell_notebooks = notebooks[1:] if answer is not None else notebooks
+    failures = read_failures(study)
+
+    figures = 0
+    if answer is not None:
+        page_nb = _read(answer)
+        figures += _offline_outputs(page_nb)
+    else:
+        page_nb = nbformat.v4.new_notebook()
+    page_nb.metadata["title"] = f"xw report: {study.name}"
+
+    bodies: list[str] = []
+    if len(cell_notebooks) <= max_embedded:
+        body_exporter = _exporter(_BODY_TEMPLATE)
+        for path in cell_notebooks:
+            nb = _read(path)
+            figures += _offline_outputs(nb)
+            body, _ = body_exporter.from_notebook_node(nb)
+            bodies.append(body)
+
+    verdict = find_verdict(answer) if answer is not None else None
+    head = f'<style type="text/css">{_CSS}</style>'
+    if figures:
+        head += ('<script type="text/javascript">window.PlotlyConfig = {MathJaxConfig: "local"};</script>'
+                 f'<script type="text/javascript">{get_plotlyjs()}</script>')
+    before = _header_html(study, verdict, notice, answer)
+    after = _cells_html(out, cell_notebooks, bodies, failures) + _RESIZE_JS
+    page, _ = _exporter(_PAGE_TEMPLATE).from_notebook_node(
+        page_nb, resources={"xw_head": head, "xw_before": before, "xw_after": after})
+    write_atomic(out, page)
+    return out
+
+
+def _header_html(study: Study, verdict: str | None, notice: str, answer: Path | None) -> str:
+    parts = [f'<header class="xw-header jp-RenderedHTMLCommon"><h1>xw report: {html.escape(study.name)}</h1>']
+    if study.description:
+        parts.append(f"<p>{html.escape(study.description)}</p>")
+    parts.append(f"<p>Parameters: <code>{html.escape(str(study.path))}</code>; models: "
+                 f"{html.escape(', '.join(s.name for s in study.ladder))}; intermediate tasks: "
+                 f"{html.escape(', '.join(study.intermediate_tasks))}; targets: "
+                 f"{html.escape(', '.join(study.target_tasks))}; seeds: "
+                 f"{html.escape(', '.join(map(str, study.seeds)))}.</p>")
+    if verdict:
+        parts.append(f'<p class="xw-verdict">{html.escape(verdict)}</p>')
+    if notice:
+        parts.append(f'<p class="xw-notice">{html.escape(notice)}</p>')
+    if answer is not None:
+        parts.append("<p>The analysis notebook follows; the grid's cells are listed at the end.</p>")
+    parts.append("</header>")
+    return "\n".join(parts)
+
+
+def _cells_html(out: Path, notebooks: list[Path], bodies: list[str], failures: dict[str, dict[str, Any]]) -> str:
+    rows = []
+    names = {p.stem for p in notebooks}
+    for path in notebooks:
+        record = failures.get(path.stem)
+        state = ("skipped" if record.get("skipped") else "failed") if record else "done"
+        note = str(record.get("error", "")).splitlines()[0] if record and record.get("error") else ""
+        link = html.escape(os.path.relpath(path, out.parent))
+        rows.append((path.stem, state, f'<a href="{link}">{html.escape(path.name)}</a>', note))
+    for cell_id, record in failures.items():  # failed before any notebook existed (e.g. skipped)
+        if cell_id not in names:
+            state = "skipped" if record.get("skipped") else "failed"
+            rows.append((cell_id, state, "", str(record.get("error", "")).splitlines()[0] if record.get("error")
+                         else ""))
+    if not rows:
+        return ""
+    counts: dict[str, int] = {}
+    for _, state, _, _ in rows:
+        counts[state] = counts.get(state, 0) + 1
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    parts = ['<section class="xw-cells jp-RenderedHTMLCommon">', f"<h2>Grid cells ({summary})</h2>",
+             "<table><tr><th>cell</th><th>state</th><th>executed notebook</th><th>note</th></tr>"]
+    for cell_id, state, link, note in rows:
+        parts.append(f"<tr><td><code>{html.escape(cell_id)}</code></td>"
+                     f'<td class="xw-state-{state}">{state}</td><td>{link}</td><td>{html.escape(note)}</td></tr>')
+    parts.append("</table>")
+    if bodies:
+        parts.append("<p>Each cell's executed notebook (click to open):</p>")
+        for path, body in zip(notebooks, bodies, strict=True):
+            parts.append(f"<details><summary>{html.escape(path.stem)}</summary>{body}</details>")
+    elif notebooks:
+        parts.append("<p>Too many cells to embed; open the executed notebooks from the links above.</p>")
+    parts.append("</section>")
+    return "\n".join(parts)
