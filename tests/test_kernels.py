@@ -58,6 +58,20 @@ def test_qa_windows_cover_long_context_and_map_answers_back(tiny_tokenizer):
     assert qa_predictions([example], eval_feats, outputs) == {"q1": "paris"}
 
 
+def test_long_question_is_capped_so_the_context_keeps_room_for_the_stride(tiny_tokenizer):
+    """A question longer than the window once made the fast tokenizer panic (stride >= room left)."""
+    task = _task("qa", "squad")
+    context = "alice likes paris . " + "the cat sees a dog . " * 10
+    example = {"id": "q", "question": "who is the big red cat that sees the small blue dog ? " * 4,
+               "context": context, "answers": {"text": ["paris"], "answer_start": [context.index("paris")]}}
+    feats = featurize(task, [example], tiny_tokenizer, max_length=32, doc_stride=8, train=True)
+    assert all(len(f["input_ids"]) <= 32 for f in feats)
+    first = tiny_tokenizer.convert_ids_to_tokens(feats[0]["input_ids"])
+    assert first.index("</s>") == 1 + 16  # question cut to max_length // 2 tokens
+    hit = next(f for f in feats if f["start_positions"] != 0)
+    assert tiny_tokenizer.convert_ids_to_tokens(hit["input_ids"][hit["start_positions"]]) == "paris"
+
+
 def test_unanswerable_question_points_at_cls(tiny_tokenizer):
     task = _task("qa", "squad")
     example = {"id": "q", "question": "who ?", "context": "the cat runs .", "answers": {"text": [], "answer_start": []}}
@@ -128,6 +142,21 @@ def test_multi_task_training_shares_one_encoder(tiny_checkpoint, tiny_tokenizer)
                   seed=0, pad_id=tiny_tokenizer.pad_token_id, device=torch.device("cpu"), progress=False)
     assert stats.steps == 4  # 2 batches per task per epoch
     assert not torch.equal(before, encoder_of(m2).embeddings.word_embeddings.weight)
+
+
+def test_multi_task_sharing_keeps_the_pooler_a_multiple_choice_head_needs(tiny_checkpoint, tiny_tokenizer):
+    """Classification heads build their encoder without a pooler; the shared one must keep it for MC."""
+    cls = _task("classification", "accuracy", ("blue", "red"))
+    mc = _task("multiple_choice", "accuracy")
+    m1, m2 = build_head_model(tiny_checkpoint, cls), build_head_model(tiny_checkpoint, mc)
+    share_encoder([m1, m2])
+    assert encoder_of(m1) is encoder_of(m2) and encoder_of(m1).pooler is not None
+    feats = featurize(mc, [{"context": "alice sees a cat .", "choices": ["yes", "no"], "label": 1}] * 4,
+                      tiny_tokenizer, 16)
+    stats = train({"a": (m1, featurize(cls, _separable_examples(8), tiny_tokenizer, 16)), "b": (m2, feats)},
+                  TrainConfig(learning_rate=1e-3, batch_size=4, epochs=1), seed=0,
+                  pad_id=tiny_tokenizer.pad_token_id, device=torch.device("cpu"), progress=False)
+    assert stats.steps == 3
 
 
 def test_nan_loss_stops_with_a_clear_error(tiny_checkpoint, tiny_tokenizer):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import fake_tasks
 import pandas as pd
 import yaml
-
-import fake_tasks
 from conftest import make_encoder_checkpoint
+
 from xw import checkpoints
 from xw.cells import Cell, dependency, expand_grid, is_done, run_cell
 from xw.params import load_study
@@ -79,3 +79,24 @@ def test_params_counted_from_config(tmp_path):
     from xw.models import count_parameters_from_config
 
     assert count_parameters_from_config(big) > 4 * count_parameters_from_config(small)
+
+
+def test_params_counted_from_a_local_config_of_xlmr_large_shape(tmp_path):
+    """XLM-R Large's shape counted on the meta device from config.json alone: no weights, no download."""
+    import json
+
+    from xw.models import count_parameters_from_config
+
+    hidden, layers, ffn, vocab, positions = 1024, 24, 4096, 250002, 514
+    config = {"model_type": "xlm-roberta", "architectures": ["XLMRobertaForMaskedLM"], "hidden_size": hidden,
+              "num_hidden_layers": layers, "num_attention_heads": 16, "intermediate_size": ffn,
+              "vocab_size": vocab, "max_position_embeddings": positions, "type_vocab_size": 1,
+              "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2, "layer_norm_eps": 1e-5}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    embeddings = (vocab + positions + 1) * hidden + 2 * hidden  # word, position, token type, LayerNorm
+    layer = 4 * (hidden * hidden + hidden) + (hidden * ffn + ffn) + (ffn * hidden + hidden) + 2 * 2 * hidden
+    pooler = hidden * hidden + hidden
+    expected = embeddings + layers * layer + pooler
+    assert expected == 559_890_432  # the "560M" of the XLM-R paper / fairseq README
+    assert count_parameters_from_config(tmp_path) == expected
+    assert not any(p.name.endswith((".safetensors", ".bin")) for p in tmp_path.iterdir())

@@ -18,6 +18,7 @@ from xw.tasks import TaskSpec
 
 IGNORE = -100
 Feature = dict[str, Any]
+MAX_QUESTION_TOKENS = 64  # max_query_length of HF's squad_convert_examples_to_features (used by XTREME, jiant)
 
 
 def featurize(task: TaskSpec, examples: Sequence[dict], tokenizer: PreTrainedTokenizerBase, max_length: int,
@@ -61,8 +62,21 @@ def _tagging(examples: Sequence[dict], tokenizer, max_length: int) -> list[Featu
     return features
 
 
+def _truncate_questions(questions: list[str], tokenizer, limit: int) -> list[str]:
+    """Cut each question to its first ``limit`` tokens (at a token's end offset).
+
+    Without it a long question leaves the context less room than the stride, and the fast
+    tokenizer panics ("stride must be strictly less than max_len"); XTREME's and jiant's SQuAD
+    preprocessing cap the question the same way (max_query_length=64).
+    """
+    enc = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
+    return [q[:offsets[limit - 1][1]] if len(offsets) > limit else q
+            for q, offsets in zip(questions, enc["offset_mapping"], strict=True)]
+
+
 def _qa(examples: Sequence[dict], tokenizer, max_length: int, doc_stride: int, train: bool) -> list[Feature]:
-    questions = [ex["question"].lstrip() for ex in examples]
+    questions = _truncate_questions([ex["question"].lstrip() for ex in examples], tokenizer,
+                                    min(MAX_QUESTION_TOKENS, max_length // 2))
     contexts = [ex["context"] for ex in examples]
     pad_right = tokenizer.padding_side == "right"
     stride = min(doc_stride, max_length // 4)

@@ -65,6 +65,9 @@ def build_head_model(source: str | Path, task: TaskSpec) -> PreTrainedModel:
         raise XWError(f"task {task.name!r} of kind {task.kind!r} has no trainable head")
     kwargs = {}
     if task.kind in ("classification", "tagging"):
+        if not task.label_names:
+            raise XWError(f"task {task.name!r} has no label names; a data-derived label set (e.g. CCG's) must be "
+                          "resolved first with xw.tasks.with_label_names(task, data_config)")
         kwargs["num_labels"] = task.num_labels
         kwargs["id2label"] = dict(enumerate(task.label_names))
         kwargs["label2id"] = {name: i for i, name in enumerate(task.label_names)}
@@ -84,9 +87,15 @@ def encoder_of(model: PreTrainedModel) -> torch.nn.Module:
 
 
 def share_encoder(models: list[PreTrainedModel]) -> None:
-    """Make every head model use the first one's encoder (multi-task training, jiant-style)."""
-    shared = encoder_of(models[0])
-    for model in models[1:]:
+    """Make every head model use one encoder (multi-task training, jiant-style).
+
+    The shared one is an encoder with a pooler where any has one: HF's multiple-choice heads
+    read the pooled output, while the classification, tagging and QA heads build their encoder
+    without a pooler, so sharing a pooler-less encoder would break a multiple-choice member.
+    """
+    encoders = [encoder_of(model) for model in models]
+    shared = next((e for e in encoders if getattr(e, "pooler", None) is not None), encoders[0])
+    for model in models:
         setattr(model, model.base_model_prefix, shared)
 
 

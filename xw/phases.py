@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from xw import checkpoints
-from xw.data import evaluation_languages, load_examples, load_retrieval
+from xw.data import data_config, evaluation_languages, load_examples, load_retrieval
 from xw.errors import DataNotFoundError, XWError
 from xw.evaluate import evaluate_examples
 from xw.featurize import featurize
@@ -30,7 +30,7 @@ from xw.models import (
 from xw.params import NONE, ModelScale, Study
 from xw.results import git_commit, hyperparameters_json, metric_rows, now
 from xw.retrieval import evaluate_retrieval, layer_for
-from xw.tasks import get_task
+from xw.tasks import get_task, with_label_names
 from xw.train import TrainStats, train
 
 log = logging.getLogger("xw")
@@ -69,7 +69,7 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
         tokenizer = load_tokenizer(source)
         tasks = {}
         for name in members:
-            task = get_task(name)
+            task = with_label_names(get_task(name), data_config(study))
             config = study.train_config(name)
             examples = load_examples(study, task, task.train_split or "train", "en", config.max_train_examples)
             features = featurize(task, examples, tokenizer, config.max_length, config.doc_stride, train=True)
@@ -154,7 +154,7 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
     """Phase (iii): fine-tune on the target's English training set, evaluate every language zero-shot."""
     started = time.perf_counter()
     scale = study.scale(scale_name)
-    task = get_task(target)
+    task = with_label_names(get_task(target), data_config(study))
     if task.kind == "retrieval":
         raise XWError(f"target {target!r} is a retrieval task: it is scored in the intermediate cell")
     checkpoint, _ = ensure_intermediate(study, scale, intermediate, seed, progress)

@@ -74,11 +74,11 @@ def evaluate_retrieval(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
         return xw_metrics.tatoeba_accuracy(predicted, gold)
     if task.metric == "bucc_f1":
         threshold_set = dev if dev is not None else test
-        src, tgt = vectors(threshold_set)
-        threshold = xw_metrics.bucc_optimize(_candidates(threshold_set, src, tgt), set(threshold_set.gold))
-        if threshold_set is not test:
-            src, tgt = vectors(test)
-        result = xw_metrics.bucc_f1(_candidates(test, src, tgt), set(test.gold), threshold)
+        candidates = _candidates(threshold_set, *vectors(threshold_set))
+        threshold = xw_metrics.bucc_optimize(candidates, set(threshold_set.gold))
+        if threshold_set is not test:  # margin scoring is the costly part: only redo it for a new set
+            candidates = _candidates(test, *vectors(test))
+        result = xw_metrics.bucc_f1(candidates, set(test.gold), threshold)
         return {**result, "threshold": float(threshold)}
     raise ValueError(f"task {task.name!r}: metric {task.metric!r} is not a retrieval metric")
 

@@ -7,7 +7,10 @@ from xw.tasks.base import (
     TaskSpec,
     all_tasks,
     get_task,
+    label_names_of,
     register,
+    with_label_names,
 )
 
-__all__ = ["KINDS", "DataConfig", "RetrievalSet", "TaskSpec", "all_tasks", "get_task", "register"]
+__all__ = ["KINDS", "DataConfig", "RetrievalSet", "TaskSpec", "all_tasks", "get_task", "label_names_of", "register",
+           "with_label_names"]

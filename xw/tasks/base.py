@@ -13,6 +13,7 @@ training and metrics never look at where the data came from:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,8 @@ class RetrievalSet:
 
 # loader(split, language, data_config) -> datasets.Dataset (or RetrievalSet for retrieval tasks)
 Loader = Callable[[str, str, DataConfig], Any]
+# label_names_loader(data_config) -> label names, for tasks whose label set comes from the data (CCG)
+LabelNamesLoader = Callable[[DataConfig], tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class TaskSpec:
     primary_metric: str = ""  # which of the metric's outputs the analysis uses (e.g. "f1")
     data_hint: str = ""  # how a user gets the data; shown when it is missing
     description: str = ""
+    label_names_loader: LabelNamesLoader | None = None  # label set read from the data when label_names is ()
 
     def eval_split_for(self, language: str) -> str:
         return self.eval_split_by_language.get(language, self.eval_split)
@@ -82,6 +86,22 @@ class TaskSpec:
     @property
     def num_labels(self) -> int:
         return len(self.label_names)
+
+
+def label_names_of(task: TaskSpec, config: DataConfig) -> tuple[str, ...]:
+    """The task's label names: the fixed ones, or those its ``label_names_loader`` reads from the data.
+
+    CCG supertagging (jiant's setup) has no fixed tag set: it is every category of the training split.
+    """
+    if task.label_names or task.label_names_loader is None:
+        return task.label_names
+    return tuple(task.label_names_loader(config))
+
+
+def with_label_names(task: TaskSpec, config: DataConfig) -> TaskSpec:
+    """The task with its label names resolved, so heads and metrics see a fixed label set."""
+    names = label_names_of(task, config)
+    return task if names == task.label_names else dataclasses.replace(task, label_names=names)
 
 
 _REGISTRY: dict[str, TaskSpec] = {}

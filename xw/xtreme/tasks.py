@@ -194,9 +194,19 @@ _task("cosmosqa", kind="multiple_choice", family="multiple_choice", role="interm
       description="Cosmos QA (4 choices; context = passage, choice = question + answer). " + _DEV_AS_TRAIN
       + "The curated tree has only valid.csv (2,985). Hub: allenai/cosmos_qa.")
 
+
+def _ccg_label_names(config: DataConfig) -> tuple[str, ...]:
+    """CCG's tag set = every category of the local training split (jiant's CCG task); no hub copy exists."""
+    if config.source != "local" or config.root is None:
+        raise local.missing("ccg", "train", "en", [str(config.root or "(no data.root)")],
+                            why="the CCG tag set is read from the local CCGbank training split (data.source local)")
+    return local.ccg_label_names(config.root)
+
+
 _task("ccg", kind="tagging", family="tagging", role="intermediate", languages=("en",),
-      metric="accuracy", primary_metric="accuracy", label_names=(), train_split="train", eval_split="dev",
-      dev_split="dev",
+      metric="accuracy", primary_metric="accuracy", label_names=(), label_names_loader=_ccg_label_names,
+      train_split="train", eval_split="dev", dev_split="dev",
       description="CCG supertagging on CCGbank (train 02-21, dev 00, test 23). LDC-licensed: no local or hub "
-                  "copy here. The tag inventory comes from the data (xw.xtreme.local.ccg_label_names), so "
-                  "label_names is empty until the registry supports data-derived label sets.")
+                  "copy here. The tag inventory is every category of the training split "
+                  "(xw.xtreme.local.ccg_label_names, jiant's setup), resolved per study by "
+                  "xw.tasks.with_label_names; label_names stays () in the registry.")
