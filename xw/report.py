@@ -7,6 +7,10 @@ of plotly.js per notebook. So before exporting, each figure's HTML is rebuilt fr
 plotly JSON (``application/vnd.plotly.v1+json``) as a plain ``Plotly.newPlot`` call,
 plotly.js from the installed plotly package is inlined once in the page head, and the
 template's CDN blocks are emptied. (LaTeX in markdown is therefore shown as source.)
+
+The page is for readers: a header (the question, the study, contents) comes first; the analysis
+notebook is shown without its code (the executed notebook, linked from the header, has it) and
+without cells tagged ``remove-cell``; the grid's cells follow, with their code, for debugging.
 """
 
 from __future__ import annotations
@@ -42,12 +46,31 @@ _BODY_TEMPLATE = """{%- extends 'index.html.j2' -%}
 """
 
 _CSS = """
+main { max-width: 1280px; margin: 0 auto; }
 .xw-header, .xw-cells { padding: 0 var(--jp-notebook-padding, 10px); }
-.xw-verdict { font-size: 1.2em; font-weight: bold; padding: 0.6em; border-left: 4px solid #2a7ae2;
-  background: #f2f7fd; }
+.xw-header h1 { margin-bottom: 0.2em; line-height: 1.25; }
+.xw-kicker { color: #57606a; margin: 1em 0 0 0; }
+.xw-lede { color: #333; font-size: 1.05em; }
+.xw-verdict { font-size: 1.2em; font-weight: bold; padding: 0.6em; border-left: 6px solid #57606a;
+  background: #f6f8fa; }
+.xw-badge { color: white; border-radius: 4px; padding: 2px 8px; margin-right: 8px; font-size: 0.8em;
+  text-transform: uppercase; letter-spacing: 0.04em; background: #57606a; }
+.xw-verdict-amplifies { border-left-color: #1a7f37; } .xw-verdict-amplifies .xw-badge { background: #1a7f37; }
+.xw-verdict-diminishes { border-left-color: #b35900; } .xw-verdict-diminishes .xw-badge { background: #b35900; }
 .xw-notice { padding: 0.6em; border-left: 4px solid #d9534f; background: #fdf2f2; white-space: pre-wrap; }
+.xw-facts { color: #444; font-size: 0.92em; margin: 0.4em 0; }
+.xw-toc { margin: 0.6em 0 0.4em 0; padding: 0.4em 0.8em; background: #f6f8fa; border-radius: 4px; }
+.xw-toc a { display: inline-block; margin-right: 1.2em; }
+.xw-summary th, .xw-summary td { border: none !important; background: transparent !important; }
+.jp-RenderedHTMLCommon .xw-summary table tr:nth-child(odd) { background: transparent; }
+.xw-table caption { caption-side: top; text-align: left; color: #444; }
+.xw-answer .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"] { background: #fff8e6;
+  border-left: 4px solid #e3a008; padding-left: 0.5em; }
+.xw-answer .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"] pre::before {
+  content: "note: "; font-weight: bold; color: #8a5a00; }
+
 .xw-cells table { border-collapse: collapse; margin: 1em 0; }
-.xw-cells td, .xw-cells th { border: 1px solid #ddd; padding: 2px 8px; text-align: left; }
+section.xw-cells td, section.xw-cells th { border: 1px solid #ddd; padding: 2px 8px; text-align: left; }
 .xw-state-failed, .xw-state-skipped { color: #b52a1c; font-weight: bold; }
 .xw-cells details { margin: 0.5em 0; border: 1px solid #ddd; padding: 0.3em; }
 .xw-cells summary { cursor: pointer; font-family: var(--jp-code-font-family, monospace); }
@@ -62,6 +85,26 @@ document.querySelectorAll('details').forEach(function (d) {
   });
 });
 </script>"""
+
+# The header's contents: links to the analysis' section headings (the ids nbconvert gave them) and the cells.
+_TOC_JS = """<script type="text/javascript">
+(function () {
+  var toc = document.querySelector('.xw-toc-links');
+  if (!toc) return;
+  document.querySelectorAll('main h2[id]').forEach(function (h) {
+    if (h.closest('details') || h.closest('.xw-header')) return;
+    var a = document.createElement('a');
+    a.href = '#' + h.id;
+    a.textContent = h.textContent.replace(/\u00b6$/, '').trim();
+    toc.appendChild(a);
+  });
+  if (!toc.children.length) toc.parentNode.style.display = 'none';
+})();
+</script>"""
+
+REMOVE_CELL_TAG = "remove-cell"  # Jupyter Book's tag: the cell is left out of the report
+SUMMARY_CLASS = "xw-summary"  # the analysis' summary card (xw.analysis.present); it carries the verdict
+QUESTION = "Does model scale amplify or diminish the benefit of English intermediate-task training?"
 
 
 def _offline_outputs(nb: nbformat.NotebookNode) -> int:
@@ -79,7 +122,7 @@ def _offline_outputs(nb: nbformat.NotebookNode) -> int:
                 if PLOTLY_MIME in data:
                     figure_html = pio.to_html(data[PLOTLY_MIME], include_plotlyjs=False, include_mathjax=False,
                                               full_html=False, default_width="100%", default_height=525,
-                                              validate=False)
+                                              validate=False, config={"displaylogo": False, "responsive": True})
                     out["data"] = {"text/html": figure_html, "text/plain": data.get("text/plain", "")}
                     figures += 1
                 elif is_plotlyjs_bundle(data.get("text/html", "")):
@@ -129,12 +172,24 @@ def _merge_streams(outputs: list) -> list:
     return merged
 
 
-def _exporter(template: str):
+def _exporter(template: str, *, hide_code: bool = False):
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
     return HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"xw.html.j2": template})],
-                        template_file="xw.html.j2")
+                        template_file="xw.html.j2", exclude_input=hide_code, exclude_input_prompt=hide_code,
+                        exclude_output_prompt=hide_code)
+
+
+def _reader_view(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Leave out the cells tagged ``remove-cell`` (the notebook's title, the grep-able VERDICT print)."""
+    nb.cells = [c for c in nb.cells if REMOVE_CELL_TAG not in c.get("metadata", {}).get("tags", [])]
+    return nb
+
+
+def _has_summary(nb: nbformat.NotebookNode) -> bool:
+    return any(SUMMARY_CLASS in "".join(o.get("data", {}).get("text/html", ""))
+               for c in nb.cells for o in c.get("outputs", []))
 
 
 def _read(path: Path) -> nbformat.NotebookNode:
@@ -169,11 +224,12 @@ def export_report(study: Study, notebooks: list[Path], out: Path, *, answer_firs
 
     figures = 0
     if answer is not None:
-        page_nb = _read(answer)
+        page_nb = _reader_view(_read(answer))
         figures += _offline_outputs(page_nb)
     else:
         page_nb = nbformat.v4.new_notebook()
     page_nb.metadata["title"] = f"xw report: {study.name}"
+    rows = _cell_rows(out, cell_notebooks, failures)
 
     bodies: list[str] = []
     if len(cell_notebooks) <= max_embedded:
@@ -189,34 +245,71 @@ def export_report(study: Study, notebooks: list[Path], out: Path, *, answer_firs
     if figures:
         head += ('<script type="text/javascript">window.PlotlyConfig = {MathJaxConfig: "local"};</script>'
                  f'<script type="text/javascript">{get_plotlyjs()}</script>')
-    before = _header_html(study, verdict, notice, answer)
-    after = _cells_html(out, cell_notebooks, bodies, failures) + _RESIZE_JS
-    page, _ = _exporter(_PAGE_TEMPLATE).from_notebook_node(
+    before = _header_html(study, verdict, notice, answer, out, rows, summary=_has_summary(page_nb))
+    if answer is not None:
+        before += '<div class="xw-answer">'
+    after = ("</div>" if answer is not None else "") + _cells_html(out, cell_notebooks, bodies, rows)
+    after += _RESIZE_JS + _TOC_JS
+    page, _ = _exporter(_PAGE_TEMPLATE, hide_code=True).from_notebook_node(
         page_nb, resources={"xw_head": head, "xw_before": before, "xw_after": after})
     write_atomic(out, page)
     return out
 
 
-def _header_html(study: Study, verdict: str | None, notice: str, answer: Path | None) -> str:
-    parts = [f'<header class="xw-header jp-RenderedHTMLCommon"><h1>xw report: {html.escape(study.name)}</h1>']
-    if study.description:
-        parts.append(f"<p>{html.escape(study.description)}</p>")
-    parts.append(f"<p>Parameters: <code>{html.escape(str(study.path))}</code>; models: "
-                 f"{html.escape(', '.join(s.name for s in study.ladder))}; intermediate tasks: "
-                 f"{html.escape(', '.join(study.intermediate_tasks))}; targets: "
-                 f"{html.escape(', '.join(study.target_tasks))}; seeds: "
-                 f"{html.escape(', '.join(map(str, study.seeds)))}.</p>")
-    if verdict:
-        parts.append(f'<p class="xw-verdict">{html.escape(verdict)}</p>')
+def _verdict_html(verdict: str) -> str:
+    """``VERDICT: amplifies | sentence`` as a badge and the sentence; any other text as it is."""
+    text = verdict[len("VERDICT: "):] if verdict.startswith("VERDICT: ") else verdict
+    word, sep, sentence = text.partition(" | ")
+    if not sep:
+        return f'<p class="xw-verdict">{html.escape(verdict)}</p>'
+    slug = word.strip().replace(" ", "-")
+    return (f'<p class="xw-verdict xw-verdict-{html.escape(slug)}"><span class="xw-badge">{html.escape(word)}</span>'
+            f"{html.escape(sentence)}</p>")
+
+
+def _header_html(study: Study, verdict: str | None, notice: str, answer: Path | None, out: Path,
+                 rows: list[tuple[str, str, str, str]], *, summary: bool) -> str:
+    """The top of the page: what was asked, of which study, the answer when the notebook has no summary
+    card of its own, what went wrong (``notice``), the study's facts and the contents."""
+    import datetime as dt
+
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = ['<header class="xw-header jp-RenderedHTMLCommon">',
+             f'<p class="xw-kicker">xw report · study <code>{html.escape(study.name)}</code> · {when}</p>',
+             f"<h1>{html.escape(QUESTION)}</h1>",
+             '<p class="xw-lede">Zero-shot cross-lingual transfer on XTREME targets, across a ladder of model sizes.'
+             + (f" {html.escape(study.description.strip())}" if study.description else "") + "</p>"]
+    if verdict and not summary:
+        parts.append(_verdict_html(verdict))
     if notice:
         parts.append(f'<p class="xw-notice">{html.escape(notice)}</p>')
+    facts = [f"{len(study.ladder)} model sizes ({', '.join(s.name for s in study.ladder)})"]
+    inters = [t for t in study.intermediate_tasks if t != "none"]
+    facts.append(f"intermediate tasks {', '.join(inters)}" + (" against the baseline (none)"
+                                                            if "none" in study.intermediate_tasks else ""))
+    facts.append(f"{len(study.target_tasks)} targets ({', '.join(study.target_tasks)})")
+    facts.append(f"seeds {', '.join(map(str, study.seeds))}")
+    if study.languages:
+        facts.append(f"languages {', '.join(study.languages)}")
+    items = [html.escape(f) for f in facts]
+    if rows:
+        counts: dict[str, int] = {}
+        for _, state, _, _ in rows:
+            counts[state] = counts.get(state, 0) + 1
+        items.append("grid cells: " + ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+                     + ' (<a href="#grid-cells">list</a>)')
+    items.append(f"parameters <code>{html.escape(str(study.path))}</code>")
     if answer is not None:
-        parts.append("<p>The analysis notebook follows; the grid's cells are listed at the end.</p>")
+        link = html.escape(os.path.relpath(answer, out.parent))
+        items.append(f'code hidden here, in the executed notebook <a href="{link}"><code>{link}</code></a>')
+    parts.append(f'<p class="xw-facts">Study: {" · ".join(items)}.</p>')
+    parts.append('<nav class="xw-toc"><strong>Contents:</strong> <span class="xw-toc-links"></span></nav>')
     parts.append("</header>")
     return "\n".join(parts)
 
 
-def _cells_html(out: Path, notebooks: list[Path], bodies: list[str], failures: dict[str, dict[str, Any]]) -> str:
+def _cell_rows(out: Path, notebooks: list[Path], failures: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """(cell id, state, link to its executed notebook, first line of its error) for every cell."""
     rows = []
     names = {p.stem for p in notebooks}
     for path in notebooks:
@@ -230,13 +323,17 @@ def _cells_html(out: Path, notebooks: list[Path], bodies: list[str], failures: d
             state = "skipped" if record.get("skipped") else "failed"
             rows.append((cell_id, state, "", str(record.get("error", "")).splitlines()[0] if record.get("error")
                          else ""))
+    return rows
+
+
+def _cells_html(out: Path, notebooks: list[Path], bodies: list[str], rows: list[tuple[str, str, str, str]]) -> str:
     if not rows:
         return ""
     counts: dict[str, int] = {}
     for _, state, _, _ in rows:
         counts[state] = counts.get(state, 0) + 1
     summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    parts = ['<section class="xw-cells jp-RenderedHTMLCommon">', f"<h2>Grid cells ({summary})</h2>",
+    parts = ['<section class="xw-cells jp-RenderedHTMLCommon">', f'<h2 id="grid-cells">Grid cells ({summary})</h2>',
              "<table><tr><th>cell</th><th>state</th><th>executed notebook</th><th>note</th></tr>"]
     for cell_id, state, link, note in rows:
         parts.append(f"<tr><td><code>{html.escape(cell_id)}</code></td>"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from xw.analysis import figures
+from xw.analysis import figures, present
 from xw.analysis.gains import (
     MEASURES,
     baseline_scores,
@@ -69,10 +69,15 @@ class Analysis:
     def verdict_word(self) -> str:
         return verdict_word(self.fit)
 
+    @property
+    def verdict_line(self) -> str:
+        """The grep-able line xw.grid looks for: ``VERDICT: <word> | <sentence>``."""
+        return f"VERDICT: {self.verdict_word} | {self.verdict}"
+
     def summary(self) -> str:
         """Verdict first (with the grep-able ``VERDICT:`` line), then what the number means and caveats."""
         f = self.fit
-        lines = [self.verdict, "", f"VERDICT: {self.verdict_word} | {self.verdict}", "",
+        lines = [self.verdict, "", self.verdict_line, "",
                  f"Effect size: {f.estimate:+.3f} {f.unit} per doubling of parameters, 95% CI "
                  f"{f.ci_low:+.3f} to {f.ci_high:+.3f} (SE {f.se:.3f}, t with {f.df:.0f} df, p = {f.p_value:.3g}).",
                  meaning(f, self.gains),
@@ -87,6 +92,16 @@ class Analysis:
         if f.notes:
             lines.append("Model notes: " + "; ".join(f.notes))
         return "\n".join(lines)
+
+    def summary_card(self) -> present.HTMLBlock:
+        """The summary for readers (HTML in the notebook and the report): the verdict in one sentence,
+        the effect size with its CI, what it means in plain words, robustness and caveats."""
+        return present.summary_card(self)
+
+    def table(self, name: str):
+        """A table formatted for readers (``xw.analysis.present.TABLES``: per_target, verdicts, bootstrap,
+        equivalent, dropped, families, per_intermediate, variance, gains, covariates)."""
+        return present.table(self, name)
 
     def describe_data(self) -> str:
         g = self.gains
