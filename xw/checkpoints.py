@@ -27,23 +27,36 @@ def is_complete(path: Path) -> bool:
 
 
 def build_atomically(out_dir: Path, build: Callable[[Path], dict]) -> Path:
-    """Run ``build(tmp_dir)`` and move the result into place; the marker records its metadata."""
+    """Run ``build(tmp_dir)`` and move the result into place; the marker records its metadata.
+
+    Builders of one checkpoint take turns (a flock beside it), so two processes never train the
+    same model twice, and the one holding the lock may delete what killed builders left: a
+    half-written ``out_dir`` without marker and ``.<name>.*`` temp folders.
+    """
+    from xw.lock import file_lock
+
     if is_complete(out_dir):
         return out_dir
-    if out_dir.exists():  # half-written by a killed run
-        shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
-        metadata = build(tmp)
-        (tmp / MARKER).write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str))
+    with file_lock(out_dir.parent / f".{out_dir.name}.lock", what=f"checkpoint {out_dir}"):
+        if is_complete(out_dir):  # built by another process while this one waited
+            return out_dir
+        for stale in out_dir.parent.glob(f".{out_dir.name}.*"):  # temp folders of killed builders
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+        if out_dir.exists():  # half-written by a killed run
+            shutil.rmtree(out_dir, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
         try:
-            os.replace(tmp, out_dir)
-        except OSError:
-            if not is_complete(out_dir):  # nobody else finished it: a real failure
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            metadata = build(tmp)
+            (tmp / MARKER).write_text(json.dumps(metadata, indent=2, sort_keys=True, default=str))
+            try:
+                os.replace(tmp, out_dir)
+            except OSError:
+                if not is_complete(out_dir):  # nobody else finished it: a real failure
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
 
 

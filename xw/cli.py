@@ -26,12 +26,14 @@ def cmd_grid(args: argparse.Namespace) -> int:
     from xw.grid import NOTEBOOKS_DIR, run_grid
 
     study = _load(args)
-    executor = args.executor or study.executor.kind
-    if executor != "local":
-        raise XWError(f"executor {executor!r} is not supported by `xw grid` yet; use --executor local "
-                      "(or submit `xw run-cell` per cell yourself)")
     report = run_grid(study, workers=args.workers, notebooks_dir=args.notebooks or NOTEBOOKS_DIR,
-                      progress=not args.no_progress, gain_measure=args.gain_measure)
+                      progress=not args.no_progress, gain_measure=args.gain_measure,
+                      executor=args.executor or study.executor.kind, wait=not args.no_wait)
+    if not report.waited:
+        print(f"{report.study}: {report.total} cells, {len(report.already_done)} already done, "
+              f"{len(report.jobs) - 1} Slurm cell jobs queued; analysis job {report.jobs.get('analysis')} writes "
+              f"{report.output_dir / 'report.html'} when they end. Follow with `xw status {args.params}`.")
+        return 0
     print(f"{report.study}: {report.total} cells, {len(report.already_done)} already done, "
           f"{len(report.succeeded)} run now, {len(report.failed)} failed, {len(report.skipped)} skipped")
     for cell_id, error in {**report.failed, **report.skipped}.items():
@@ -47,16 +49,19 @@ def cmd_grid(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from xw.grid import cell_states
+    from xw.slurm import job_notes
 
     study = _load(args)
     states = cell_states(study)
+    jobs = job_notes(study)  # empty unless the grid ran with --executor slurm
     order = ("done", "running", "failed", "skipped", "pending")
     counts = {state: sum(s.state == state for s in states) for state in order}
     print(f"{study.name}: {len(states)} cells  " + "  ".join(f"{state} {n}" for state, n in counts.items()))
     width = max((len(s.cell.id) for s in states), default=4)
     print(f"{'state':<8} {'cell':<{width}}  note")
     for s in states:
-        print(f"{s.state:<8} {s.cell.id:<{width}}  {s.note}".rstrip())
+        note = "; ".join(n for n in (s.note, jobs.get(s.cell.id, "") if s.state != "done" else "") if n)
+        print(f"{s.state:<8} {s.cell.id:<{width}}  {note}".rstrip())
     return 0
 
 
@@ -98,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--workers", type=int, default=None, help="cells run at once (default: executor.workers)")
     p.add_argument("--executor", choices=("local", "slurm"), default=None,
-                   help="where cells run (default: executor.kind; only local is implemented)")
+                   help="where cells run: worker processes here, or one Slurm job per cell (default: executor.kind)")
+    p.add_argument("--no-wait", action="store_true",
+                   help="slurm: return once the jobs are submitted (the analysis job writes the report)")
     p.add_argument("--gain-measure", default=None, help="passed to the analysis notebook's gain_measure")
     p.add_argument("--notebooks", type=Path, default=None, help="folder with the cell notebooks")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

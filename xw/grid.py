@@ -13,7 +13,12 @@ On disk, under ``outputs/<study>/``:
 - ``notebooks/<cell>.ipynb`` — the executed copy (written under a temp name, then renamed);
 - ``failed/<cell>.json`` — why a cell failed or was skipped (removed when it later succeeds);
 - ``running/<cell>`` — present while the grid runs the cell (read by ``xw status``);
-- ``logs/<cell>.log`` — papermill's log of the cell, to follow a long cell with ``tail -f``.
+- ``logs/<cell>.log`` — papermill's log of the cell, to follow a long cell with ``tail -f``;
+- ``.lock`` — flock held by the running grid (xw.lock): a second grid on the study refuses to start.
+
+``executor: local`` runs the cells in ``workers`` processes here, each worker slot pinned to one GPU
+(``CUDA_VISIBLE_DEVICES`` round-robin) when there are GPUs; ``executor: slurm`` submits one Slurm job
+per cell (xw.slurm), which runs :func:`run_cell_notebook` exactly as a local worker does.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import queue
 import socket
 import subprocess
 import sys
@@ -35,7 +41,8 @@ from typing import Any
 
 from xw.cells import Cell
 from xw.errors import XWError
-from xw.params import Study, load_study
+from xw.lock import study_lock
+from xw.params import EXECUTORS, Study, load_study
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 ANALYSIS_NOTEBOOK = "analysis.ipynb"
@@ -118,38 +125,80 @@ def read_failures(study: Study) -> dict[str, dict[str, Any]]:
 
 def _mark_running(study: Study, cell: Cell) -> Path:
     marker = running_dir(study) / cell.id
-    write_atomic(marker, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}))
+    info = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}
+    if os.environ.get("SLURM_JOB_ID"):
+        info["slurm_job"] = os.environ["SLURM_JOB_ID"]
+    write_atomic(marker, json.dumps(info))
     return marker
 
 
-def _claim_study(study: Study) -> None:
-    """Refuse to run beside another live grid of the same study (both would run the same cells);
-    remove markers left by a grid that was killed."""
-    for marker in running_dir(study).glob("*"):
-        if not _marker_alive(marker):
-            marker.unlink(missing_ok=True)
-            continue
-        info = json.loads(marker.read_text())
-        if info.get("pid") != os.getpid() or info.get("host") != socket.gethostname():
-            raise XWError(f"another xw grid (pid {info.get('pid')} on {info.get('host')}) is running study "
-                          f"{study.name!r} (cell {marker.name}); wait for it, or delete {marker} if it is gone")
-
-
-def _marker_alive(marker: Path) -> bool:
-    """A marker counts only while the grid process that wrote it lives (a killed grid leaves stale ones)."""
+def _pid_alive(pid: int) -> bool:
     try:
-        info = json.loads(marker.read_text())
-    except (OSError, ValueError):
-        return False
-    if info.get("host") != socket.gethostname():
-        return True  # another machine's grid: we cannot check, so trust it
-    try:
-        os.kill(int(info["pid"]), 0)
-    except (ProcessLookupError, KeyError, ValueError, TypeError):
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
     except PermissionError:
         return True
     return True
+
+
+def _marker_alive(marker: Path) -> bool:
+    """A marker counts only while the process that wrote it lives (a killed grid leaves stale ones)."""
+    try:
+        info = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    if info.get("host") == socket.gethostname():
+        try:
+            return _pid_alive(int(info["pid"]))
+        except (KeyError, ValueError, TypeError):
+            return False
+    if info.get("slurm_job"):  # written inside a Slurm job on another node: alive while the job is queued
+        from xw.slurm import job_is_live
+
+        live = job_is_live(str(info["slurm_job"]))
+        if live is not None:
+            return live
+    return True  # another machine's grid: we cannot check, so trust it
+
+
+def _clear_stale(study: Study) -> None:
+    """With the study lock held: drop what killed runs left here (running markers, temp notebooks)."""
+    for marker in running_dir(study).glob("*"):
+        if not _marker_alive(marker):
+            marker.unlink(missing_ok=True)
+    host = socket.gethostname()
+    for tmp in executed_dir(study).glob(".*~*.tmp.*"):
+        try:
+            _, owner_host, pid, _ = tmp.name[1:].split(".tmp.")[0].rsplit("~", 3)
+            stale = owner_host == host and not _pid_alive(int(pid))
+        except ValueError:
+            continue
+        if stale:
+            tmp.unlink(missing_ok=True)
+
+
+def visible_gpus() -> list[str]:
+    """GPUs the local workers are pinned to: CUDA_VISIBLE_DEVICES if set, else nvidia-smi's; [] on CPU."""
+    value = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if value is not None:
+        ids = [v.strip() for v in value.split(",") if v.strip()]
+        return [] if not ids or ids[0] in ("-1", "NoDevFiles") else ids
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip().isdigit()] if out.returncode == 0 else []
+
+
+def worker_env(env: dict[str, str], slot: int, gpus: list[str]) -> dict[str, str]:
+    """The environment of worker slot ``slot``: one GPU per slot, round-robin (unchanged without GPUs)."""
+    env = {**env, "XW_WORKER_SLOT": str(slot)}
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
+        env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # number GPUs the way nvidia-smi does
+    return env
 
 
 # ---- kernel -------------------------------------------------------------------------------------
@@ -276,12 +325,14 @@ def execute_notebook(source: Path, output: Path, parameters: dict[str, Any], *, 
     """
     output.parent.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.stem}.{os.getpid()}.{threading.get_ident()}.tmp.ipynb")
+    # host and pid in the name let a later grid remove the temp file of a killed one (_clear_stale)
+    tmp = output.with_name(f".{output.stem}~{socket.gethostname()}~{os.getpid()}~{threading.get_ident()}.tmp.ipynb")
     status_path = tmp.with_suffix(".status.json")
     spec = {
         "input": str(Path(source).resolve()), "output": str(tmp), "status": str(status_path),
         "parameters": parameters, "cwd": str(Path(cwd).resolve()), "kernel_name": kernel_name,
         "start_timeout": start_timeout, "execution_timeout": execution_timeout, "slim": slim,
+        "parent_pid": os.getpid(),
     }
     wall = start_timeout + execution_timeout + _GRACE_S
     run = NotebookRun(ok=False, notebook=output, log=log, stage="start", error="", attempts=0)
@@ -359,6 +410,23 @@ def _slim(path: Path) -> None:
         nbformat.write(nb, path)
 
 
+def _die_with_parent(parent_pid: int | None) -> None:
+    """Linux: ask the OS to SIGKILL this papermill child when the grid dies (also by ``kill -9``), so no
+    orphan keeps running a cell beside a resumed grid; its Jupyter kernel follows (ipykernel polls its
+    parent). Note: the signal comes when the *thread* that started the child ends; grid threads wait
+    for their child, so that is never earlier than the grid's own death."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if parent_pid and os.getppid() != parent_pid:  # the grid died before prctl took effect
+        sys.exit(1)
+
+
 def _child_main(spec_json: str) -> int:
     """Entry of the child process: run papermill, then write a small status file for the grid."""
     import logging
@@ -369,6 +437,7 @@ def _child_main(spec_json: str) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     spec = json.loads(spec_json)
+    _die_with_parent(spec.get("parent_pid"))
     try:
         pm.execute_notebook(spec["input"], spec["output"], parameters=spec["parameters"],
                             kernel_name=spec["kernel_name"], start_timeout=spec["start_timeout"],
@@ -410,6 +479,9 @@ class GridReport:
     analysis_error: str | None = None
     verdict: str | None = None
     report_path: Path | None = None
+    executor: str = "local"
+    jobs: dict[str, str] = field(default_factory=dict)  # cell id (or "analysis") -> Slurm job id
+    waited: bool = True  # False: Slurm jobs submitted, the grid did not wait for them
 
     @property
     def ok(self) -> bool:
@@ -444,64 +516,115 @@ def _child_env(workers: int) -> dict[str, str]:
     return env
 
 
+def run_cell_notebook(study: Study, cell: Cell, notebooks_dir: Path, kernel: str,
+                      env: dict[str, str] | None) -> NotebookRun:
+    """Run one cell's notebook (running marker, papermill child, executed copy, log) and check that
+    it wrote its result file. The same for a local worker and a Slurm job (xw.slurm)."""
+    from xw import cells as cells_mod
+
+    marker = _mark_running(study, cell)
+    try:
+        run = execute_notebook(
+            notebooks_dir / cell.notebook, executed_dir(study) / f"{cell.id}.ipynb", cell.parameters(study),
+            cwd=notebooks_dir, kernel_name=kernel, start_timeout=study.executor.start_timeout,
+            execution_timeout=study.executor.cell_timeout, log=logs_dir(study) / f"{cell.id}.log", env=env,
+            slim=True)
+        if run.ok and not cells_mod.is_done(study, cell):
+            run.ok, run.stage = False, "execution"
+            run.error = f"the notebook finished but wrote no result file ({cells_mod.result_path(study, cell)})"
+        return run
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def settle(study: Study, cell: Cell, run: NotebookRun) -> None:
+    """Write (or clear) the cell's failure record after a run."""
+    if run.ok:
+        clear_failure(study, cell)
+    else:
+        record_failure(study, cell, run.error, stage=run.stage,
+                       notebook=run.notebook if run.notebook.exists() else None, log=run.log,
+                       attempts=run.attempts)
+
+
+def plan_grid(study: Study, notebooks_dir: Path) -> tuple[list[Cell], list[Cell], GridReport]:
+    """The grid's cells, those still to run (done ones are skipped: resume), and a report to fill."""
+    from xw import cells as cells_mod
+
+    grid = cells_mod.expand_grid(study)
+    for nb_name in sorted({c.notebook for c in grid}):
+        if not (notebooks_dir / nb_name).is_file():
+            raise XWError(f"notebook {notebooks_dir / nb_name} not found (needed by the grid's cells)")
+    report = GridReport(study=study.name, output_dir=study.output_dir, total=len(grid))
+    done = {c.id for c in grid if cells_mod.is_done(study, c)}
+    report.already_done = [c.id for c in grid if c.id in done]
+    for cell in grid:
+        if cell.id in done:
+            clear_failure(study, cell)
+    return grid, [c for c in grid if c.id not in done], report
+
+
 def run_grid(study: Study | str | Path, workers: int | None = None, notebooks_dir: Path = NOTEBOOKS_DIR,
              progress: bool = True, *, output_root: str | Path | None = None,
-             gain_measure: str | None = None) -> GridReport:
+             gain_measure: str | None = None, executor: str | None = None, wait: bool = True) -> GridReport:
     """Run every pending cell's notebook, then collect results, run the analysis and export the report.
 
     Done cells are skipped (resume); a failed cell is recorded and the grid goes on; a target
     cell starts only after its intermediate cell succeeded and is skipped if that failed.
+    ``executor`` (default: the study's executor.kind) is ``local`` or ``slurm``; with ``slurm``,
+    ``wait=False`` returns once the jobs are submitted. The study's lock is held throughout: a
+    second grid on the same study refuses to start (xw.lock.LockHeld).
     """
-    from tqdm.auto import tqdm
-
-    from xw import cells as cells_mod
-    from xw.report import export_report
-
     if not isinstance(study, Study):
         study = load_study(study, output_root)
     notebooks_dir = Path(notebooks_dir).resolve()
     if not notebooks_dir.is_dir():
         raise XWError(f"notebooks folder {notebooks_dir} not found; pass the folder holding intermediate.ipynb "
                       "and target.ipynb")
+    executor = executor or study.executor.kind
+    if executor not in EXECUTORS:
+        raise XWError(f"unknown executor {executor!r}; allowed: {list(EXECUTORS)}")
     workers = workers or study.executor.workers
     if workers < 1:
         raise XWError(f"--workers must be at least 1, got {workers}")
-    _claim_study(study)
-    kernel = ensure_kernel()
+    with study_lock(study.output_dir, study.name):
+        _clear_stale(study)
+        kernel = ensure_kernel()
+        if executor == "slurm":
+            from xw.slurm import run_slurm_grid
+
+            return run_slurm_grid(study, notebooks_dir, kernel, progress=progress, gain_measure=gain_measure,
+                                  wait=wait)
+        return _run_local(study, workers, notebooks_dir, kernel, progress, gain_measure)
+
+
+def _run_local(study: Study, workers: int, notebooks_dir: Path, kernel: str, progress: bool,
+               gain_measure: str | None) -> GridReport:
+    from tqdm.auto import tqdm
+
+    from xw import cells as cells_mod
+    from xw.report import export_report
+
     env = _child_env(workers)
     _STOPPING.clear()
 
     cells_mod.prepare_models(study, workers=workers)
-    grid = cells_mod.expand_grid(study)
-    report = GridReport(study=study.name, output_dir=study.output_dir, total=len(grid))
-    for nb_name in sorted({c.notebook for c in grid}):
-        if not (notebooks_dir / nb_name).is_file():
-            raise XWError(f"notebook {notebooks_dir / nb_name} not found (needed by the grid's cells)")
-
-    done = {c.id for c in grid if cells_mod.is_done(study, c)}
-    report.already_done = [c.id for c in grid if c.id in done]
-    for cell in grid:
-        if cell.id in done:
-            clear_failure(study, cell)
-    todo = [c for c in grid if c.id not in done]
+    grid, todo, report = plan_grid(study, notebooks_dir)
     todo_ids = {c.id for c in todo}
+    gpus = visible_gpus()
+    slots: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for slot in range(workers):
+        slots.put(slot)
 
     def run_one(cell: Cell) -> NotebookRun:
-        marker = _mark_running(study, cell)
+        slot = slots.get()  # one per pool thread, so never waits
         try:
-            run = execute_notebook(
-                notebooks_dir / cell.notebook, executed_dir(study) / f"{cell.id}.ipynb", cell.parameters(study),
-                cwd=notebooks_dir, kernel_name=kernel, start_timeout=study.executor.start_timeout,
-                execution_timeout=study.executor.cell_timeout, log=logs_dir(study) / f"{cell.id}.log", env=env,
-                slim=True)
-            if run.ok and not cells_mod.is_done(study, cell):
-                run.ok, run.stage = False, "execution"
-                run.error = f"the notebook finished but wrote no result file ({cells_mod.result_path(study, cell)})"
-            return run
+            return run_cell_notebook(study, cell, notebooks_dir, kernel, worker_env(env, slot, gpus))
         finally:
-            marker.unlink(missing_ok=True)
+            slots.put(slot)
 
-    bar = tqdm(total=len(grid), initial=len(done), desc=f"grid {study.name}", unit="cell", disable=not progress)
+    bar = tqdm(total=len(grid), initial=len(report.already_done), desc=f"grid {study.name}", unit="cell",
+               disable=not progress)
     waiting: dict[str, list[Cell]] = {}
     ready: list[Cell] = []
     for cell in todo:
@@ -539,15 +662,12 @@ def run_grid(study: Study | str | Path, workers: int | None = None, notebooks_di
                                       log=logs_dir(study) / f"{cell.id}.log", stage="crashed",
                                       error=f"{type(err).__name__}: {err}")
                 bar.update(1)
+                settle(study, cell, run)
                 if run.ok:
-                    clear_failure(study, cell)
                     report.succeeded.append(cell.id)
                     for dependent in waiting.pop(cell.id, []):
                         submit(dependent)
                 else:
-                    record_failure(study, cell, run.error, stage=run.stage,
-                                   notebook=run.notebook if run.notebook.exists() else None, log=run.log,
-                                   attempts=run.attempts)
                     report.failed[cell.id] = run.error
                     bar.write(f"FAILED {cell.id} ({run.stage}): {run.error.splitlines()[0] if run.error else ''}")
                     skip_dependents(cell, run.error)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,24 +147,72 @@ class Study:
 
 
 def _fail(path: Path, key: str, message: str) -> ParameterError:
+    if len(key) > 80:  # a key from a mangled file can be any length
+        key = key[:77] + "..."
     return ParameterError(f"{path}: key '{key}': {message}")
+
+
+# numbers that must be at least 1 (0 would divide by zero, never start, or time out at once)
+_AT_LEAST_ONE = {
+    TrainConfig: ("batch_size", "max_length", "doc_stride", "eval_batch_size"),
+    PretrainConfig: ("steps", "batch_size", "max_length"),
+    RetrievalConfig: ("max_length",),
+    SlurmConfig: ("cpus_per_task", "timeout_min", "array_parallelism"),
+    ExecutorSpec: ("workers", "cell_timeout", "start_timeout"),
+}
+
+
+def _check_ranges(path: Path, key: str, obj: Any) -> Any:
+    for name in _AT_LEAST_ONE.get(type(obj), ()):
+        if getattr(obj, name) < 1:
+            raise _fail(path, f"{key}.{name}", f"must be at least 1, got {getattr(obj, name)!r}")
+    if isinstance(obj, TrainConfig):
+        if obj.warmup_ratio > 1:
+            raise _fail(path, f"{key}.warmup_ratio", f"must be between 0 and 1, got {obj.warmup_ratio!r}")
+        if not obj.epochs and not obj.max_steps:
+            raise _fail(path, f"{key}.epochs", "0 epochs and max_steps 0 would train nothing; set one of them")
+    return obj
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 60, 60, 6, 6
+
+
+def _show(value: Any) -> str:
+    """A short repr for messages: a value from YAML can be huge (aliases) or self-referencing."""
+    return _REPR.repr(value)
+
+
+def _sorted_keys(keys: Any) -> list[str]:
+    """Mapping keys as text, sorted (YAML keys may be ints, booleans or None)."""
+    return sorted(str(k) for k in keys)
+
+
+def _exists(path: Path) -> bool:
+    """Path.exists that says no (instead of raising) for names no file system accepts."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # embedded NUL byte, name too long
+        return False
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true/false", list: "a list"}
 
 
 def _typed(path: Path, key: str, value: Any, kind: type) -> Any:
-    """Check one scalar's type; ints are accepted where floats are expected."""
+    """Check one scalar's type; ints are accepted where floats are expected, floats must be finite."""
     ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if kind is float and isinstance(value, str):  # YAML 1.1 reads 1e-4 as a string
-        try:
-            return float(value)
-        except ValueError:
-            pass
+    if kind is float and not isinstance(value, bool) and isinstance(value, (int, float, str)):
+        try:  # YAML 1.1 reads 1e-4 as a string
+            number = float(value)
+        except (ValueError, OverflowError):
+            number = None
+        if number is not None:
+            if not math.isfinite(number):
+                raise _fail(path, key, f"expected a finite number, got {_show(value)}")
+            return number
     if not ok:
-        raise _fail(path, key, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {value!r}")
+        raise _fail(path, key, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {_show(value)}")
     return value
 
 
@@ -170,7 +220,7 @@ def _mapping(path: Path, key: str, value: Any) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise _fail(path, key, f"expected a mapping (key: value lines), got {value!r}")
+        raise _fail(path, key, f"expected a mapping (key: value lines), got {_show(value)}")
     return value
 
 
@@ -178,9 +228,14 @@ def _dataclass_from(path: Path, key: str, cls: type, raw: Any, base: Any = None)
     """Build a flat dataclass from a mapping, rejecting unknown keys and wrong types."""
     raw = _mapping(path, key, raw)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
+    unknown = _sorted_keys(set(raw) - set(fields))
     if unknown:
         raise _fail(path, f"{key}.{unknown[0]}", f"unknown key; allowed keys: {sorted(fields)}")
+    if base is None:
+        for name, f in fields.items():
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+            if required and name not in raw:
+                raise _fail(path, f"{key}.{name}", f"missing; allowed keys: {sorted(fields)}")
     values = {}
     for name, value in raw.items():
         f = fields[name]
@@ -196,20 +251,20 @@ def _dataclass_from(path: Path, key: str, cls: type, raw: Any, base: Any = None)
         if kind in (int, float) and values[name] is not None and values[name] < 0:
             raise _fail(path, f"{key}.{name}", f"must be >= 0, got {value!r}")
     if base is not None:
-        return dataclasses.replace(base, **values)
-    return cls(**values)
+        return _check_ranges(path, key, dataclasses.replace(base, **values))
+    return _check_ranges(path, key, cls(**values))
 
 
 def _string_list(path: Path, key: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
-        raise _fail(path, key, f"expected a non-empty list, got {value!r}")
+        raise _fail(path, key, f"expected a non-empty list, got {_show(value)}")
     for item in value:
         if not isinstance(item, str):
-            raise _fail(path, key, f"expected a list of names, got item {item!r}")
+            raise _fail(path, key, f"expected a list of names, got item {_show(item)}")
     if len(set(value)) != len(value):
-        raise _fail(path, key, f"duplicate entries in {value}")
+        raise _fail(path, key, f"duplicate entries in {_show(value)}")
     return tuple(value)
 
 
@@ -239,13 +294,17 @@ def load_study(path: str | Path, output_root: str | Path | None = None) -> Study
         raise ParameterError(f"{path}: not valid YAML: {err}") from None
     except UnicodeDecodeError:
         raise ParameterError(f"{path}: not a text file (expected UTF-8 YAML)") from None
+    except RecursionError:
+        raise ParameterError(f"{path}: not valid YAML: nested too deeply") from None
+    except OSError as err:
+        raise ParameterError(f"{path}: cannot read it: {err.strerror or err}") from None
     return study_from_dict(raw, path, output_root)
 
 
 def study_from_dict(raw: Any, path: Path, output_root: str | Path | None = None) -> Study:
     if not isinstance(raw, dict):
-        raise ParameterError(f"{path}: expected a mapping of keys {list(TOP_LEVEL_KEYS)}, got {raw!r}")
-    unknown = sorted(str(k) for k in set(raw) - set(TOP_LEVEL_KEYS))
+        raise ParameterError(f"{path}: expected a mapping of keys {list(TOP_LEVEL_KEYS)}, got {_show(raw)}")
+    unknown = _sorted_keys(set(raw) - set(TOP_LEVEL_KEYS))
     if unknown:
         raise _fail(path, unknown[0], f"unknown key; allowed keys: {list(TOP_LEVEL_KEYS)}")
     for required in ("study", "models", "intermediate_tasks", "target_tasks"):
@@ -264,8 +323,8 @@ def study_from_dict(raw: Any, path: Path, output_root: str | Path | None = None)
             raise _fail(path, "data.root", "source 'local' needs data.root, the XTREME download folder")
         root = Path(data.root)
         if not root.is_absolute():
-            root = (path.parent / root).resolve() if not root.exists() else root.resolve()
-        if not root.is_dir():
+            root = (path.parent / root).resolve() if not _exists(root) else root.resolve()
+        if not (_exists(root) and root.is_dir()):
             raise _fail(
                 path,
                 "data.root",
@@ -276,7 +335,7 @@ def study_from_dict(raw: Any, path: Path, output_root: str | Path | None = None)
 
     models = _mapping(path, "models", raw["models"])
     allowed_model_keys = {"family", "pretrain", "ladder"}
-    unknown = sorted(set(models) - allowed_model_keys)
+    unknown = _sorted_keys(set(models) - allowed_model_keys)
     if unknown:
         raise _fail(path, f"models.{unknown[0]}", f"unknown key; allowed keys: {sorted(allowed_model_keys)}")
     family = _typed(path, "models.family", models.get("family", "xlm-r"), str)
@@ -300,7 +359,7 @@ def study_from_dict(raw: Any, path: Path, output_root: str | Path | None = None)
                     raise _fail(path, f"{where}.{arch_key}", "a mini-world scale needs layers, hidden and heads")
             if scale.hidden % scale.heads:
                 raise _fail(path, f"{where}.heads", f"hidden {scale.hidden} is not divisible by heads {scale.heads}")
-        if scale.path and not Path(scale.path).exists():
+        if scale.path and not _exists(Path(scale.path)):
             raise _fail(path, f"{where}.path", f"checkpoint {scale.path} does not exist")
         ladder.append(scale)
     names = [s.name for s in ladder]
@@ -316,20 +375,24 @@ def study_from_dict(raw: Any, path: Path, output_root: str | Path | None = None)
 
     seeds_raw = raw.get("seeds", [0])
     if not isinstance(seeds_raw, list) or not seeds_raw:
-        raise _fail(path, "seeds", f"expected a non-empty list of integers, got {seeds_raw!r}")
+        raise _fail(path, "seeds", f"expected a non-empty list of integers, got {_show(seeds_raw)}")
     seeds = tuple(_typed(path, "seeds", s, int) for s in seeds_raw)
+    for seed in seeds:
+        if not 0 <= seed < 2**32:  # what torch, numpy and random all accept
+            raise _fail(path, "seeds", f"a seed must be between 0 and 2**32 - 1, got {seed}")
     if len(set(seeds)) != len(seeds):
         raise _fail(path, "seeds", f"duplicate seeds in {list(seeds)}")
 
     training_raw = _mapping(path, "training", raw.get("training"))
-    unknown = sorted(set(training_raw) - {"default", "tasks"})
+    unknown = _sorted_keys(set(training_raw) - {"default", "tasks"})
     if unknown:
         raise _fail(path, f"training.{unknown[0]}", "unknown key; allowed keys: ['default', 'tasks']")
     training = _dataclass_from(path, "training.default", TrainConfig, training_raw.get("default"))
     task_training = {}
     for task, overrides in _mapping(path, "training.tasks", training_raw.get("tasks")).items():
         if task not in intermediate + targets:
-            raise _fail(path, f"training.tasks.{task}", f"not a task of this study; tasks: {list(intermediate + targets)}")
+            raise _fail(path, f"training.tasks.{_show(task)}",
+                        f"not a task of this study; allowed: {list(intermediate + targets)}")
         task_training[task] = _dataclass_from(path, f"training.tasks.{task}", TrainConfig, overrides, base=training)
 
     retrieval = _dataclass_from(path, "retrieval", RetrievalConfig, raw.get("retrieval"))

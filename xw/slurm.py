@@ -1,0 +1,391 @@
+"""The grid on a Slurm cluster: one submitit job per cell, chained by Slurm dependencies.
+
+``xw grid STUDY --executor slurm`` submits
+
+- a *prepare* job (only when a mini-world scale still needs phase (i) pretraining);
+- one job per pending intermediate cell (``afterok`` on the prepare job, if any);
+- one job per pending target cell, ``afterok`` on its intermediate cell's job (when that cell is not
+  done yet), with ``--kill-on-invalid-dep=yes`` so a failed intermediate cancels its targets at once;
+- an *analysis* job, ``afterany`` on every cell job: it records cells whose job died without a word
+  (time limit, node failure, scancel) or was cancelled by a failed dependency, merges the results,
+  runs the analysis notebook and exports the report.
+
+Each cell job calls :func:`xw.grid.run_cell_notebook` and :func:`xw.grid.settle`, so its executed
+notebook, log, running marker and failure record are the ones a local worker writes. Resources
+come from the parameters file's ``executor.slurm`` (partition, gpus_per_node, cpus_per_task,
+mem_gb, timeout_min). Job ids are kept in ``outputs/<study>/slurm/jobs.json`` and submitit's
+files (pickles, stdout/stderr) in ``outputs/<study>/slurm/<job id>/``.
+
+Resume: done cells are never submitted; a cell whose job from an earlier submission is still
+queued or running is adopted (waited on, used as a dependency), not submitted twice. By default
+the grid waits for the analysis job, holding the study lock; ``--no-wait`` returns after
+submitting. Killing the waiting grid leaves the jobs running; run ``xw grid`` again to follow them.
+
+Job states come from ``squeue`` (and ``scontrol``/``sacct`` for finished jobs), not from
+submitit's watcher, which needs ``sacct`` and so a Slurm accounting database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from xw.cells import Cell
+from xw.errors import XWError
+from xw.params import Study
+
+JOBS_FILE = "jobs.json"
+POLL_S = float(os.environ.get("XW_SLURM_POLL_S", "10"))
+# squeue states of a job that has ended (squeue may still list it for a moment)
+ENDED = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE",
+         "OUT_OF_MEMORY", "SPECIAL_EXIT", "REVOKED"}
+
+
+class CellFailed(RuntimeError):
+    """Raised inside a cell job so Slurm marks it FAILED (its dependents are then cancelled)."""
+
+
+def slurm_dir(study: Study) -> Path:
+    return study.output_dir / "slurm"
+
+
+# ---- asking Slurm -------------------------------------------------------------------------------
+
+_live_cache: tuple[float, dict[str, str] | None] = (0.0, None)
+
+
+def live_jobs(max_age_s: float = 0.0) -> dict[str, str] | None:
+    """Job id -> state of this user's jobs still queued or running; None if squeue cannot be asked."""
+    global _live_cache
+    if max_age_s and time.monotonic() - _live_cache[0] < max_age_s:
+        return _live_cache[1]
+    try:
+        out = subprocess.run(["squeue", "--noheader", "--user", getpass.getuser(), "--format", "%i|%T"],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        jobs = None
+    else:
+        jobs = None if out.returncode else {}
+        for line in out.stdout.splitlines() if jobs is not None else []:
+            job_id, _, state = line.strip().partition("|")
+            if job_id and state not in ENDED:
+                jobs[job_id] = state
+    _live_cache = (time.monotonic(), jobs)
+    return jobs
+
+
+def job_is_live(job_id: str) -> bool | None:
+    """Whether a job is still queued or running (None when Slurm cannot be asked)."""
+    jobs = live_jobs(max_age_s=5.0)
+    return None if jobs is None else job_id in jobs
+
+
+def ended_state(job_id: str) -> str:
+    """How a job that left the queue ended, e.g. 'TIMEOUT' or 'CANCELLED (DependencyNeverSatisfied)'."""
+    try:
+        out = subprocess.run(["scontrol", "--oneliner", "show", "job", job_id], capture_output=True, text=True,
+                             timeout=60)
+        fields = dict(f.split("=", 1) for f in out.stdout.split() if "=" in f)
+        if fields.get("JobState"):
+            reason = fields.get("Reason", "None")
+            return fields["JobState"] + (f" ({reason})" if reason not in ("None", "") else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:  # older jobs: only the accounting database knows
+        out = subprocess.run(["sacct", "--noheader", "--allocations", "--parsable2", "--format", "State",
+                              "--jobs", job_id], capture_output=True, text=True, timeout=60)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip().splitlines()[0]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "unknown (no longer known to slurmctld)"
+
+
+def read_jobs(study: Study) -> dict[str, Any]:
+    try:
+        return json.loads((slurm_dir(study) / JOBS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_jobs(study: Study, jobs: dict[str, Any]) -> None:
+    from xw.grid import write_atomic
+
+    write_atomic(slurm_dir(study) / JOBS_FILE, json.dumps(jobs, indent=2, sort_keys=True) + "\n")
+
+
+def job_notes(study: Study) -> dict[str, str]:
+    """For `xw status`: cell id -> 'slurm job 123 PENDING' (or how the job ended)."""
+    recorded = read_jobs(study).get("cells", {})
+    if not recorded:
+        return {}
+    live = live_jobs(max_age_s=5.0) or {}
+    return {cell: f"slurm job {job} {live.get(job, 'ended')}" for cell, job in recorded.items()}
+
+
+def _job_files(study: Study, job_id: str) -> Any:
+    from submitit.core.utils import JobPaths
+
+    return JobPaths(slurm_dir(study) / "%j", job_id=job_id, task_id=0)
+
+
+def _job_outcome(study: Study, job_id: str) -> tuple[str, Any]:
+    """('success', value) or ('error', traceback) from submitit's result file; ('lost', why) without one."""
+    from submitit.core.utils import pickle_load
+
+    paths = _job_files(study, job_id)
+    try:
+        return pickle_load(paths.result_pickle)
+    except (OSError, EOFError, ValueError) as err:
+        return "lost", (f"Slurm job {job_id} ended without a result ({ended_state(job_id)}; {type(err).__name__}); "
+                        f"see {paths.stderr}")
+
+
+# ---- what runs inside the jobs ------------------------------------------------------------------
+
+
+def _job_env() -> dict[str, str]:
+    from xw.grid import _child_env
+
+    env = _child_env(1)
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
+    if cpus and "XW_THREADS" not in os.environ:  # share the job's cores, not the node's
+        env["XW_THREADS"] = cpus
+        if "OMP_NUM_THREADS" not in os.environ:
+            env["OMP_NUM_THREADS"] = cpus
+    return env
+
+
+def prepare_job(study: Study) -> str:
+    """Phase (i) pretraining of the mini-world scales (cached), before any cell job starts."""
+    from xw.cells import prepare_models
+
+    prepare_models(study, workers=1)
+    return "prepared"
+
+
+def cell_job(study: Study, cell: Cell, notebooks_dir: str, kernel: str) -> str:
+    """One cell on a compute node, exactly as a local worker runs it; raises if the cell failed."""
+    from xw.grid import run_cell_notebook, settle
+
+    run = run_cell_notebook(study, cell, Path(notebooks_dir), kernel, _job_env())
+    settle(study, cell, run)
+    if not run.ok:
+        first = run.error.splitlines()[0] if run.error else ""
+        raise CellFailed(f"cell {cell.id} failed ({run.stage}): {first}; record in "
+                         f"{study.output_dir / 'failed' / (cell.id + '.json')}")
+    return cell.id
+
+
+def record_lost_cells(study: Study, cells: list[Cell], jobs: dict[str, str], prepare: str | None) -> None:
+    """Failure records for cells whose job ended without writing one: cancelled because a dependency
+    failed (recorded as skipped, as a local grid does), or killed (time limit, node failure, scancel)."""
+    from xw import cells as cells_mod
+    from xw.grid import read_failures, record_failure
+
+    failures = read_failures(study)
+    for cell in cells:  # intermediate cells first, so their targets see their records
+        if cells_mod.is_done(study, cell) or cell.id in failures:
+            continue
+        dep = cells_mod.dependency(cell)
+        if dep is not None and dep.id in failures:
+            why = str(failures[dep.id].get("error") or "?").splitlines()[0]
+            error, stage, skipped = f"skipped: its intermediate cell {dep.id} failed ({why})", "dependency", True
+        elif cell.kind == "intermediate" and prepare and _job_outcome(study, prepare)[0] != "success":
+            error, stage, skipped = (f"skipped: the pretraining job {prepare} failed "
+                                     f"({_job_outcome(study, prepare)[1]!s:.300})"), "dependency", True
+        elif cell.id in jobs:
+            error, stage, skipped = _job_outcome(study, jobs[cell.id])[1], "slurm", False
+            if not isinstance(error, str) or not error:
+                error = f"Slurm job {jobs[cell.id]} ended but the cell wrote no result"
+        else:
+            continue  # not part of this submission
+        record_failure(study, cell, str(error), stage=stage, skipped=skipped,
+                       log=Path(str(_job_files(study, jobs[cell.id]).stderr)) if cell.id in jobs else None)
+        failures[cell.id] = {"error": error, "skipped": skipped}
+
+
+def report_from_disk(study: Study, cells: list[Cell], already_done: list[str]):
+    """A GridReport from result files and failure records (what the Slurm jobs left)."""
+    from xw import cells as cells_mod
+    from xw.grid import GridReport, read_failures
+
+    report = GridReport(study=study.name, output_dir=study.output_dir, total=len(cells), executor="slurm")
+    report.already_done = list(already_done)
+    failures = read_failures(study)
+    for cell in cells:
+        if cells_mod.is_done(study, cell):
+            if cell.id not in already_done:
+                report.succeeded.append(cell.id)
+        elif cell.id in failures:
+            record = failures[cell.id]
+            target = report.skipped if record.get("skipped") else report.failed
+            target[cell.id] = str(record.get("error") or "")
+    return report
+
+
+def analysis_job(study: Study, cells: list[Cell], already_done: list[str], jobs: dict[str, str],
+                 prepare: str | None, notebooks_dir: str, kernel: str, gain_measure: str | None):
+    """After every cell job (afterany): record lost cells, merge rows, run the analysis, write the report."""
+    from xw.grid import _finish
+    from xw.report import export_report
+
+    record_lost_cells(study, cells, jobs, prepare)
+    report = report_from_disk(study, cells, already_done)
+    report.jobs = dict(jobs)
+    _finish(study, report, Path(notebooks_dir), kernel, _job_env(), cells, gain_measure, export_report)
+    return report
+
+
+# ---- submitting and waiting ---------------------------------------------------------------------
+
+
+def _executor(study: Study):
+    import submitit
+
+    conf = study.executor.slurm
+    executor = submitit.SlurmExecutor(folder=slurm_dir(study) / "%j", max_num_timeout=0)
+    params: dict[str, Any] = {"nodes": 1, "ntasks_per_node": 1, "cpus_per_task": conf.cpus_per_task,
+                              "mem": f"{conf.mem_gb}G", "time": conf.timeout_min}
+    if conf.partition:
+        params["partition"] = conf.partition
+    if conf.gpus_per_node:
+        params["gpus_per_node"] = conf.gpus_per_node
+    executor.update_parameters(**params)
+    return executor
+
+
+def _submit(executor, name: str, after: list[str], kind: str, fn, *args) -> str:
+    extra: dict[str, str] = {}
+    if after:
+        extra["dependency"] = f"{kind}:" + ":".join(after)
+        extra["kill-on-invalid-dep"] = "yes"
+    executor.update_parameters(job_name=name[:120], additional_parameters=extra)
+    try:
+        return str(executor.submit(fn, *args).job_id)
+    except Exception as err:  # submitit wraps sbatch's error in a RuntimeError / FailedJobError
+        raise XWError(f"sbatch refused job {name}: {' '.join(str(err).split())[:600]}; check executor.slurm "
+                      "in the parameters file (partition, gpus_per_node, cpus_per_task, mem_gb, timeout_min)") from None
+
+
+def run_slurm_grid(study: Study, notebooks_dir: Path, kernel: str, *, progress: bool = True,
+                   gain_measure: str | None = None, wait: bool = True):
+    """Submit the pending cells and the analysis as Slurm jobs; wait for them unless ``wait`` is False.
+
+    Called by xw.grid.run_grid with the study lock held.
+    """
+    from xw import cells as cells_mod
+    from xw.checkpoints import is_complete, pretrained_source
+    from xw.grid import plan_grid
+
+    if live_jobs() is None:
+        raise XWError("executor slurm: squeue does not answer (is Slurm installed here, and slurmctld up?); "
+                      "use --executor local, or run .ci/setup-slurm.sh for a one-node test cluster")
+    # the jobs may start in another folder: make every path absolute before pickling the study
+    study = dataclasses.replace(study, path=Path(study.path).resolve(), output_root=Path(study.output_root).resolve())
+    grid, todo, report = plan_grid(study, notebooks_dir)
+    report.executor = "slurm"
+    previous = read_jobs(study)
+    live = live_jobs() or {}
+    adopted = {cid: jid for cid, jid in previous.get("cells", {}).items() if jid in live and cid in {c.id for c in todo}}
+    if previous.get("analysis") in live:  # an earlier submission's analysis: this one supersedes it
+        subprocess.run(["scancel", previous["analysis"]], capture_output=True, timeout=60)
+    executor = _executor(study)
+    jobs: dict[str, str] = dict(adopted)
+    prepare = previous.get("prepare") if previous.get("prepare") in live else None
+    analysis = None
+    todo_minis = [s for s in study.ladder if s.is_mini and not is_complete(Path(pretrained_source(study, s)))]
+    todo_ids = {c.id for c in todo}
+    try:
+        if todo_minis and not prepare and any(c.kind == "intermediate" and c.id not in adopted for c in todo):
+            prepare = _submit(executor, f"xw-{study.name}-prepare", [], "afterok", prepare_job, study)
+        for cell in todo:  # intermediate cells come first, so a target finds its dependency's job id
+            if cell.id in jobs:
+                continue
+            dep = cells_mod.dependency(cell)
+            if dep is not None and dep.id in todo_ids:
+                after = [jobs[dep.id]] if dep.id in jobs else []
+            else:
+                after = [prepare] if prepare and cell.kind == "intermediate" else []
+            jobs[cell.id] = _submit(executor, f"xw-{cell.id}", after, "afterok", cell_job, study, cell,
+                                    str(notebooks_dir), kernel)
+        analysis = _submit(executor, f"xw-{study.name}-analysis", sorted(set(jobs.values()), key=int),
+                           "afterany", analysis_job, study, grid, report.already_done, jobs, prepare,
+                           str(notebooks_dir), kernel, gain_measure)
+    finally:  # also when sbatch refused a job: what was submitted is adopted by the next run, not repeated
+        _write_jobs(study, {"cells": {**previous.get("cells", {}), **jobs}, "prepare": prepare,
+                            "analysis": analysis, "submitted_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    report.jobs = {**jobs, "analysis": analysis}
+    print(f"xw: submitted {len(jobs) - len(adopted)} cell jobs ({len(adopted)} still queued from an earlier "
+          f"submission, {len(report.already_done)} cells already done) and analysis job {analysis}",
+          file=sys.stderr)
+    if not wait:
+        report.waited = False
+        return report
+    _wait(study, grid, set(report.jobs.values()), analysis, progress, len(report.already_done))
+    status, value = _job_outcome(study, analysis)
+    if status == "success":
+        value.already_done, value.succeeded = report.already_done, [c for c in value.succeeded if c in todo_ids]
+        value.jobs, value.executor = report.jobs, "slurm"
+        return value
+    # the analysis job itself died: say so, and report the cells from what is on disk
+    record_lost_cells(study, grid, jobs, prepare)
+    final = report_from_disk(study, grid, report.already_done)
+    final.jobs = report.jobs
+    final.analysis_error = f"the analysis job failed: {value}" if status == "error" else str(value)
+    return final
+
+
+def _analysis_over(study: Study, job_id: str, patience_s: float = 60.0) -> bool:
+    """The analysis job has left the queue: make sure it ended (squeue can miss a job for a moment), and
+    give a shared file system time to show its result file."""
+    state = ended_state(job_id).split()[0]
+    if state in {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"}:
+        return False
+    deadline = time.monotonic() + patience_s
+    while not Path(str(_job_files(study, job_id).result_pickle)).exists() and time.monotonic() < deadline:
+        time.sleep(1.0)
+    return True
+
+
+def _wait(study: Study, grid: list[Cell], ours: set[str], analysis: str, progress: bool, initial: int) -> None:
+    """Poll squeue until the analysis job has left the queue, showing cells done on disk."""
+    from tqdm.auto import tqdm
+
+    from xw import cells as cells_mod
+    from xw.grid import read_failures
+
+    bar = tqdm(total=len(grid), initial=initial, desc=f"grid {study.name} (slurm)", unit="cell",
+               disable=not progress)
+    silent = 0
+    try:
+        while True:
+            live = live_jobs()
+            if live is None:
+                silent += 1
+                if silent * POLL_S > 600:
+                    raise XWError("squeue has not answered for 10 minutes; the jobs may still run: re-run "
+                                  "`xw grid` later to follow them, or see `xw status`")
+            else:
+                silent = 0
+                done = sum(cells_mod.is_done(study, c) for c in grid)
+                failures = read_failures(study)
+                bar.n = done + sum(c.id in failures for c in grid)
+                bar.set_postfix(jobs_queued=len(ours & set(live)), failed=len(failures), refresh=False)
+                bar.refresh()
+                if analysis not in live and _analysis_over(study, analysis):
+                    return
+            time.sleep(POLL_S)
+    except KeyboardInterrupt:
+        print("\nxw: stopped waiting; the Slurm jobs keep running (scancel them to stop). Re-run `xw grid` to "
+              "follow them, or `xw status` to see where they are.", file=sys.stderr)
+        raise
+    finally:
+        bar.close()
