@@ -73,6 +73,7 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
             config = study.train_config(name)
             examples = load_examples(study, task, task.train_split or "train", "en", config.max_train_examples)
             features = featurize(task, examples, tokenizer, config.max_length, config.doc_stride, train=True)
+            torch.manual_seed(seed)  # fresh heads must be the same for the same seed in every process
             tasks[name] = (build_head_model(source, task), features)
         if len(tasks) > 1:
             share_encoder([model for model, _ in tasks.values()])
@@ -164,6 +165,7 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
     train_examples = load_examples(study, task, task.train_split or "train", "en", config.max_train_examples)
     evaluation = _languages_with_data(
         study, task, lambda lang: load_examples(study, task, task.eval_split_for(lang), lang, config.max_eval_examples))
+    torch.manual_seed(seed)  # the new head's initialisation is part of what the seed determines
     model = build_head_model(checkpoint, task)
     features = featurize(task, train_examples, tokenizer, config.max_length, config.doc_stride, train=True)
     train({target: (model, features)}, config, seed, tokenizer.pad_token_id, device, progress,
