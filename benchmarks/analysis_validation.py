@@ -42,10 +42,14 @@ from xw.analysis.simulate import (  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sims", type=int, default=200, help="simulated studies per setting (>= 200 for the report)")
+    ap.add_argument(
+        "--sims", type=int, default=200, help="simulated studies per setting (>= 200 for the report)"
+    )
     ap.add_argument("--jobs", type=int, default=2, help="worker processes")
     ap.add_argument("--quick", action="store_true", help="40 studies per setting, small power grid")
-    ap.add_argument("--slope", type=float, default=0.25, help="|true slope| for the +/- settings, points/doubling")
+    ap.add_argument(
+        "--slope", type=float, default=0.25, help="|true slope| for the +/- settings, points/doubling"
+    )
     args = ap.parse_args()
     n = 40 if args.quick else args.sims
     warnings.simplefilter("ignore")
@@ -59,8 +63,15 @@ def main() -> None:
 
     print(f"== 1. Verdict estimator, {grid.describe()}, {n} studies per slope ==")
     t0 = time.perf_counter()
-    cov = validate(grid, slopes=(args.slope, 0.0, -args.slope), n_sims=n, estimator="mixed", truth=truth,
-                   seed=1, n_jobs=args.jobs)
+    cov = validate(
+        grid,
+        slopes=(args.slope, 0.0, -args.slope),
+        n_sims=n,
+        estimator="mixed",
+        truth=truth,
+        seed=1,
+        n_jobs=args.jobs,
+    )
     print(cov.round(3).to_string(index=False))
     print(f"[{time.perf_counter() - t0:.0f} s]\n")
 
@@ -74,12 +85,25 @@ def main() -> None:
     boot = run_studies(grid, null, n, "cells", seed=1 + 7919, bootstrap=300, n_jobs=args.jobs)
     row = summarize(boot)
     # at a true slope of 0 the verdict is right exactly when the interval covers 0
-    rows.append({**row, "method": "cluster bootstrap (300), percentile, sqrt(k/(k-1)) scaled",
-                 "coverage": row["bootstrap_coverage"], "verdict_correct": row["bootstrap_coverage"]})
-    rows.append({**row, "method": "cluster bootstrap (300), raw percentile", "coverage": row["raw_bootstrap_coverage"],
-                 "verdict_correct": row["raw_bootstrap_coverage"]})
-    table = pd.DataFrame(rows).drop(columns=["bootstrap_coverage", "raw_bootstrap_coverage", "mean_se"],
-                                    errors="ignore")
+    rows.append(
+        {
+            **row,
+            "method": "cluster bootstrap (300), percentile, sqrt(k/(k-1)) scaled",
+            "coverage": row["bootstrap_coverage"],
+            "verdict_correct": row["bootstrap_coverage"],
+        }
+    )
+    rows.append(
+        {
+            **row,
+            "method": "cluster bootstrap (300), raw percentile",
+            "coverage": row["raw_bootstrap_coverage"],
+            "verdict_correct": row["raw_bootstrap_coverage"],
+        }
+    )
+    table = pd.DataFrame(rows).drop(
+        columns=["bootstrap_coverage", "raw_bootstrap_coverage", "mean_se"], errors="ignore"
+    )
     print(table.round(3).to_string(index=False))
     print("(bootstrap rows: estimate is the run-means slope; only the interval differs)")
     print(f"[{time.perf_counter() - t0:.0f} s]\n")
@@ -87,8 +111,14 @@ def main() -> None:
     print("== 3. Misspecified: per-target true slopes differ (SD 0.15), coverage of the mean slope ==")
     t0 = time.perf_counter()
     xgrid = Grid(targets=XTREME_TARGETS, intermediates=("mnli", "squad", "multi"))
-    mis = validate(xgrid, slopes=(args.slope,), n_sims=n, estimator="fast",
-                   truth=replace(truth, sd_target_slope=0.15), seed=3)
+    mis = validate(
+        xgrid,
+        slopes=(args.slope,),
+        n_sims=n,
+        estimator="fast",
+        truth=replace(truth, sd_target_slope=0.15),
+        seed=3,
+    )
     print(xgrid.describe())
     print(mis.round(3).to_string(index=False))
     print(f"[{time.perf_counter() - t0:.0f} s]\n")
@@ -98,11 +128,15 @@ def main() -> None:
     scales = (3, 4, 6) if not args.quick else (3, 4)
     langs = (5, 10, 20) if not args.quick else (5, 10)
     seeds = (1, 3, 5) if not args.quick else (1, 3)
-    grids = [Grid.make(n_scales=s, n_intermediates=3, n_targets=9, n_languages=n_l, n_seeds=k)
-             for s, n_l, k in itertools.product(scales, langs, seeds)]
+    grids = [
+        Grid.make(n_scales=s, n_intermediates=3, n_targets=9, n_languages=n_l, n_seeds=k)
+        for s, n_l, k in itertools.product(scales, langs, seeds)
+    ]
     power = power_table(grids, truth, n_sims=n, seed=5)
-    print("(3 intermediate tasks, 9 targets over the 4 families, ladder 270M-10.7B; slopes in points per doubling;"
-          " mds_over_ladder = change of the gain across the whole ladder)")
+    print(
+        "(3 intermediate tasks, 9 targets over the 4 families, ladder 270M-10.7B; slopes in points per doubling;"
+        " mds_over_ladder = change of the gain across the whole ladder)"
+    )
     print(power.round(3).to_string(index=False))
     print(f"[{time.perf_counter() - t0:.0f} s]\n")
     print(f"total {time.perf_counter() - t_all:.0f} s")

@@ -62,9 +62,9 @@ def pretraining_corpus(
     n_docs: int,
     *,
     seed: int = 0,
-    code_switch: float = 0.15,
-    switch_rate: float = 0.3,
-    parallel: float = 0.0,
+    code_switch: float = 0.3,
+    switch_rate: float = 0.5,
+    parallel: float = 0.1,
     max_sentences: int = 5,
 ) -> tuple[str, ...]:
     """``n_docs`` documents of 1..``max_sentences`` sentences, round-robin over the languages.
