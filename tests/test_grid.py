@@ -22,6 +22,7 @@ from nbformat.v4 import new_code_cell, new_notebook  # noqa: E402
 from plotly.offline import get_plotlyjs  # noqa: E402
 
 import xw.cells  # noqa: E402
+import xw.checkpoints  # noqa: E402
 from xw import cli, grid  # noqa: E402
 from xw.params import study_from_dict  # noqa: E402
 from xw.report import drop_plotlyjs_bundles, export_report, external_scripts  # noqa: E402
@@ -208,3 +209,37 @@ def test_cli_status_and_user_errors(workspace, capsys):
     assert err.startswith("xw: error: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1
     code = cli.main(["run-cell", str(study.path), "--scale", "xl", "--intermediate", "none", "--seed", "0"])
     assert code == 2 and "xl" in capsys.readouterr().err
+
+
+def test_cli_grid_with_a_relative_output_root(workspace, monkeypatch, capsys):
+    """`make demo` runs `xw grid parameters/demo.yaml` with the default, relative ./outputs, while
+    each papermill child runs in the notebooks folder: every path must still land under ./outputs."""
+    study, notebooks, tmp_path = workspace
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["grid", study.path.name, "--notebooks", str(notebooks), "--no-progress"]) == 0
+    executed = sorted(p.name for p in (tmp_path / "outputs" / "gridtest" / "notebooks").glob("*.ipynb"))
+    assert len(executed) == 5 and "analysis.ipynb" in executed  # 4 cells + the analysis
+    assert not list(notebooks.rglob("outputs")), "outputs written relative to the notebooks folder"
+    assert "VERDICT: test verdict" in capsys.readouterr().out
+
+
+def test_mini_scales_are_pretrained_by_their_first_cell_largest_first(tmp_path, monkeypatch):
+    """No worker idles while the largest scale pretrains: each mini scale's 'none' cell pretrains it,
+    the scale's other intermediate cells wait for that one, and bigger scales are dispatched first."""
+    raw = {"study": "order", "data": {"source": "miniworld"},
+           "models": {"family": "mini-xlmr", "ladder": [
+               {"name": "small", "layers": 1, "hidden": 16, "heads": 2},
+               {"name": "big", "layers": 2, "hidden": 32, "heads": 2}]},
+           "intermediate_tasks": ["mini-entail", "none"], "target_tasks": ["mini-pos"], "seeds": [0, 1]}
+    study = study_from_dict(raw, tmp_path / "order.yaml", tmp_path / "outputs")
+    cells = xw.cells.expand_grid(study)
+    openers = grid.pretraining_openers(study, cells)
+    assert {scale: cell.id for scale, cell in openers.items()} == {
+        "small": "intermediate__small__none__seed0", "big": "intermediate__big__none__seed0"}
+    cost = grid.scale_cost(study)
+    assert cost["big"] > cost["small"]
+    # once a scale is pretrained it needs no opener
+    pretrained = str(xw.checkpoints.pretrained_source(study, study.scale("small")))
+    original = xw.checkpoints.is_complete
+    monkeypatch.setattr(xw.checkpoints, "is_complete", lambda path: str(path) == pretrained or original(path))
+    assert set(grid.pretraining_openers(study, cells)) == {"big"}

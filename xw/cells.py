@@ -128,8 +128,8 @@ def _pretrain_one(study: Study, scale_name: str, threads: int) -> str:
     return ensure_pretrained(study, study.scale(scale_name), progress=False)
 
 
-def prepare_models(study: Study, workers: int = 1) -> None:
-    """Phase (i) for every mini-world scale, in parallel processes (cached; a no-op once done)."""
+def prepare_models(study: Study, workers: int = 1, scales: list[str] | None = None) -> None:
+    """Phase (i) for the mini-world scales (all, or ``scales``), in parallel processes (cached; a no-op once done)."""
     import os
     from concurrent.futures import ProcessPoolExecutor
 
@@ -137,7 +137,8 @@ def prepare_models(study: Study, workers: int = 1) -> None:
 
     from xw.checkpoints import is_complete, pretrained_source
 
-    todo = [s.name for s in study.ladder if s.is_mini and not is_complete(Path(pretrained_source(study, s)))]
+    todo = [s.name for s in study.ladder if s.is_mini and not is_complete(Path(pretrained_source(study, s)))
+            and (scales is None or s.name in scales)]
     if not todo:
         return
     workers = max(1, min(workers, len(todo)))

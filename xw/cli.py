@@ -65,6 +65,47 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from xw.plan import measured, plan, reuse_summary
+
+    if not (args.peak_tflops > 0 and 0 < args.mfu <= 1):
+        raise XWError(f"--peak-tflops must be > 0 and --mfu in (0, 1]; got {args.peak_tflops} and {args.mfu}")
+    study = _load(args)
+    table = plan(study, peak_tflops=args.peak_tflops, mfu=args.mfu)
+    done = measured(study)
+    table = table.merge(done, on="scale", how="left") if not done.empty else table
+    reuse = reuse_summary(study)
+    print(f"{study.name}: {reuse['cells']} cells ({reuse['intermediate_cells']} intermediate, "
+          f"{reuse['target_cells']} target) -> {reuse['trainings']} trainings: "
+          f"{reuse['intermediate_trainings']} intermediate checkpoints, each trained once and reused by every "
+          f"target cell of its (scale, task, seed), + {reuse['target_trainings']} fine-tunings "
+          f"(without the cache: {reuse['trainings_without_cache']})")
+    shown = table.copy()
+    shown["params"] = shown["params"].map(lambda n: f"{n / 1e6:,.1f}M")
+    shown["training_tokens"] = shown["training_tokens"].map(lambda n: f"{n / 1e6:,.1f}M")
+    shown["train_flops"] = shown["train_flops"].map(lambda f: f"{f:.2e}")
+    shown["est_gpu_hours"] = shown["est_gpu_hours"].map(lambda h: f"{h:,.2f}")
+    if "measured_hours" in shown:
+        shown["measured_hours"] = shown["measured_hours"].map(lambda h: "" if pd.isna(h) else f"{h:,.3f}")
+        shown["finished_cells"] = shown["finished_cells"].map(lambda n: "" if pd.isna(n) else str(int(n)))
+    columns = [c for c in ("scale", "params", "cells", "intermediate_trainings", "target_trainings",
+                           "training_tokens", "train_flops", "est_gpu_hours", "measured_hours", "finished_cells",
+                           "token_counts") if c in shown]
+    print(shown[columns].to_string(index=False))
+    print(f"total: {table['train_flops'].sum():.2e} FLOPs, {table['est_gpu_hours'].sum():,.2f} GPU-hours at "
+          f"{args.peak_tflops:g} TFLOP/s peak x {args.mfu:.0%} MFU (6 x params x training tokens; evaluation and "
+          "mini-world pretraining not counted)")
+    if "measured_hours" in table:
+        print(f"measured: {table['measured_hours'].sum():,.3f} hours over "
+              f"{int(table['finished_cells'].fillna(0).sum())} finished cells (papermill durations, this machine)")
+    missing = sorted({t for cell in table["missing_data"] for t in cell.split(", ") if t})
+    if missing:
+        print(f"no training data found for {missing}: their tokens are not counted (check data.source / data.root)")
+    return 0
+
+
 def cmd_run_cell(args: argparse.Namespace) -> int:
     from xw import cells
     from xw.grid import clear_failure
@@ -114,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="count and list done / running / failed / pending cells")
     common(p)
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("plan", help="cells, training tokens, FLOPs and GPU-hours per scale; measured time after a run")
+    common(p)
+    p.add_argument("--peak-tflops", type=float, default=989.0,
+                   help="the GPU's dense bf16 peak in TFLOP/s (default: H100 SXM, 989)")
+    p.add_argument("--mfu", type=float, default=0.4, help="assumed model FLOPs utilisation (default 0.4)")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("run-cell", help="run one cell in this process, without papermill (debugging, Slurm)")
     common(p)

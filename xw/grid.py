@@ -23,14 +23,12 @@ per cell (xw.slurm), which runs :func:`run_cell_notebook` exactly as a local wor
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import queue
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -39,10 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xw.atomic import atomic_write_text, now
 from xw.cells import Cell
 from xw.errors import XWError
 from xw.lock import study_lock
-from xw.params import EXECUTORS, Study, load_study
+from xw.params import EXECUTORS, NONE, Study, load_study
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 ANALYSIS_NOTEBOOK = "analysis.ipynb"
@@ -76,24 +75,6 @@ def report_path(study: Study) -> Path:
     return study.output_dir / "report.html"
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Temp file in the same folder + rename, so a reader never sees half a record."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; reports and records are for the whole group
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def record_failure(study: Study, cell: Cell, error: str, *, stage: str, notebook: Path | None = None,
                    log: Path | None = None, skipped: bool = False, attempts: int = 0) -> Path:
     """Write failed/<cell>.json: what went wrong and where to look, so the grid can move on."""
@@ -102,9 +83,9 @@ def record_failure(study: Study, cell: Cell, error: str, *, stage: str, notebook
         "cell": cell.id, "kind": cell.kind, "scale": cell.scale, "intermediate": cell.intermediate,
         "target": cell.target, "seed": cell.seed, "error": error, "stage": stage, "skipped": skipped,
         "notebook": str(notebook) if notebook else None, "log": str(log) if log else None,
-        "attempts": attempts, "failed_at": _now(),
+        "attempts": attempts, "failed_at": now(),
     }
-    write_atomic(path, json.dumps(record, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
     return path
 
 
@@ -125,10 +106,10 @@ def read_failures(study: Study) -> dict[str, dict[str, Any]]:
 
 def _mark_running(study: Study, cell: Cell) -> Path:
     marker = running_dir(study) / cell.id
-    info = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}
+    info = {"pid": os.getpid(), "host": socket.gethostname(), "started": now()}
     if os.environ.get("SLURM_JOB_ID"):
         info["slurm_job"] = os.environ["SLURM_JOB_ID"]
-    write_atomic(marker, json.dumps(info))
+    atomic_write_text(marker, json.dumps(info))
     return marker
 
 
@@ -314,8 +295,11 @@ def _log_tail(log: Path, lines: int = 15) -> str:
 
 def execute_notebook(source: Path, output: Path, parameters: dict[str, Any], *, cwd: Path, kernel_name: str,
                      start_timeout: int, execution_timeout: int, log: Path,
-                     env: dict[str, str] | None = None, slim: bool = False) -> NotebookRun:
+                     env: dict[str, str] | None = None, slim: bool = False,
+                     worker: WarmWorker | None = None) -> NotebookRun:
     """Run ``source`` with papermill in a child process and keep the executed copy at ``output``.
+
+    With ``worker``, the notebook runs in that warm worker's kernel instead of a new child and kernel.
 
     The copy is written under a temp name and renamed, also when the notebook fails (its traceback
     is the first thing to read). A kernel that does not start in time is retried; a child that
@@ -323,6 +307,8 @@ def execute_notebook(source: Path, output: Path, parameters: dict[str, Any], *, 
     ``slim`` drops the 4.8 MB plotly.js copy plotly's notebook renderer puts in every notebook (hundreds
     of cells would cost gigabytes); the figures keep their JSON and report.html inlines plotly.js once.
     """
+    # the child runs in ``cwd`` (the notebooks folder): a path relative to here would land there
+    output, log = Path(output).resolve(), Path(log).resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     # host and pid in the name let a later grid remove the temp file of a killed one (_clear_stale)
@@ -332,42 +318,37 @@ def execute_notebook(source: Path, output: Path, parameters: dict[str, Any], *, 
         "input": str(Path(source).resolve()), "output": str(tmp), "status": str(status_path),
         "parameters": parameters, "cwd": str(Path(cwd).resolve()), "kernel_name": kernel_name,
         "start_timeout": start_timeout, "execution_timeout": execution_timeout, "slim": slim,
-        "parent_pid": os.getpid(),
+        "parent_pid": os.getpid(), "log": str(log),
     }
     wall = start_timeout + execution_timeout + _GRACE_S
     run = NotebookRun(ok=False, notebook=output, log=log, stage="start", error="", attempts=0)
-    with open(log, "w") as log_handle:
+    log.write_text("")  # this run's log only; the child (or warm worker) appends to it
+    with open(log, "a") as log_handle:
         for attempt in range(1, _START_RETRIES + 2):
             run.attempts = attempt
             status_path.unlink(missing_ok=True)
-            log_handle.write(f"# {_now()} attempt {attempt}: papermill {source} -> {output}\n")
+            log_handle.write(f"# {now()} attempt {attempt}: papermill {source} -> {output}\n")
             log_handle.flush()
-            _stagger_start()
+            if worker is None or worker.proc is None:  # a kernel is about to start
+                _stagger_start()
             if _STOPPING.is_set():
                 run.stage, run.error = "crashed", "the grid was interrupted before this notebook started"
                 break
-            proc = subprocess.Popen([sys.executable, "-m", "xw.grid", json.dumps(spec)], stdout=log_handle,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                    cwd=spec["cwd"])
-            with _ACTIVE_LOCK:
-                _ACTIVE[proc.pid] = proc
-            try:
-                code = proc.wait(timeout=wall)
-            except subprocess.TimeoutExpired:
-                _kill_tree(proc)
-                code = None
-            finally:
-                with _ACTIVE_LOCK:
-                    _ACTIVE.pop(proc.pid, None)
-            status = _read_status(status_path)
-            if code is None:
+            if worker is not None:
+                code, status = worker.run(spec, status_path, wall)
+                timed_out = code is None and status is None
+            else:
+                code, timed_out = _run_child(spec, log_handle, env, wall)
+                status = _read_status(status_path)
+            if timed_out:
                 run.stage, run.error = "timeout", (
                     f"killed after {wall} s wall clock (executor.start_timeout {start_timeout} + "
                     f"executor.cell_timeout {execution_timeout} + {_GRACE_S}); a hung or memory-killed kernel?")
             elif status is None:
                 reason = " (killed: out of memory?)" if code in (-9, 137) else ""
+                tail = _log_tail(log) + (f"\nworker log {worker.log}:\n{_log_tail(worker.log)}" if worker else "")
                 run.stage, run.error = "crashed", f"papermill process exited with code {code}{reason}; " \
-                                                  f"log tail:\n{_log_tail(log)}"
+                                                  f"log tail:\n{tail}"
             else:
                 run.ok, run.stage, run.error = bool(status["ok"]), status["stage"], status["error"]
             if run.stage != "start" or "NoSuchKernel" in run.error:
@@ -377,6 +358,23 @@ def execute_notebook(source: Path, output: Path, parameters: dict[str, Any], *, 
     if tmp.exists():
         os.replace(tmp, output)
     return run
+
+
+def _run_child(spec: dict[str, Any], log_handle: Any, env: dict[str, str] | None,
+               wall: float) -> tuple[int | None, bool]:
+    """One notebook in a new child process (and kernel): (exit code, timed out)."""
+    proc = subprocess.Popen([sys.executable, "-m", "xw.grid", json.dumps(spec)], stdout=log_handle,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=spec["cwd"])
+    with _ACTIVE_LOCK:
+        _ACTIVE[proc.pid] = proc
+    try:
+        return proc.wait(timeout=wall), False
+    except subprocess.TimeoutExpired:
+        _kill_tree(proc)
+        return None, True
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE.pop(proc.pid, None)
 
 
 def _read_status(path: Path) -> dict[str, Any] | None:
@@ -427,22 +425,18 @@ def _die_with_parent(parent_pid: int | None) -> None:
         sys.exit(1)
 
 
-def _child_main(spec_json: str) -> int:
-    """Entry of the child process: run papermill, then write a small status file for the grid."""
-    import logging
-
+def _execute(spec: dict[str, Any], km: Any = None) -> dict[str, Any]:
+    """Run one notebook with papermill (in ``km``'s kernel when given) and return its status."""
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError
     from papermill.exceptions import PapermillExecutionError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
-    spec = json.loads(spec_json)
-    _die_with_parent(spec.get("parent_pid"))
+    extra = {"km": km} if km is not None else {}
     try:
         pm.execute_notebook(spec["input"], spec["output"], parameters=spec["parameters"],
                             kernel_name=spec["kernel_name"], start_timeout=spec["start_timeout"],
                             execution_timeout=spec["execution_timeout"], cwd=spec["cwd"],
-                            progress_bar=False, log_output=True)
+                            progress_bar=False, log_output=True, **extra)
         status = {"ok": True, "stage": "done", "error": ""}
     except PapermillExecutionError as err:
         status = {"ok": False, "stage": "execution", "error": f"{err.ename}: {err.evalue}"}
@@ -456,8 +450,126 @@ def _child_main(spec_json: str) -> int:
         status = {"ok": False, "stage": stage, "error": f"{type(err).__name__}: {err}"}
     if spec.get("slim"):
         _slim(Path(spec["output"]))
-    write_atomic(Path(spec["status"]), json.dumps(status))
+    return status
+
+
+def _child_main(spec_json: str) -> int:
+    """Entry of a one-notebook child process: run papermill, then write a small status file for the grid."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
+    spec = json.loads(spec_json)
+    _die_with_parent(spec.get("parent_pid"))
+    status = _execute(spec)
+    atomic_write_text(Path(spec["status"]), json.dumps(status))
     return 0 if status["ok"] else 1
+
+
+def _serve_main(parent_pid: int) -> int:
+    """Entry of a warm worker: one notebook per line of stdin, all in one kernel kept alive between them.
+
+    Each notebook's papermill log goes to its own cell log; the worker's and the kernel's own output
+    go to the worker log the grid opened as stdout. After a failed notebook the worker exits, so the
+    next cell starts in a fresh kernel whatever state the failure left behind.
+    """
+    import logging
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    _die_with_parent(parent_pid)
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    km = None
+    for line in sys.stdin:
+        spec = json.loads(line)
+        if km is None:
+            km = AsyncKernelManager(kernel_name=spec["kernel_name"])
+        handler = logging.FileHandler(spec["log"], encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        root.addHandler(handler)
+        try:
+            status = _execute(spec, km)
+        finally:
+            root.removeHandler(handler)
+            handler.close()
+        atomic_write_text(Path(spec["status"]), json.dumps(status))
+        if not status["ok"]:
+            break
+    if km is not None and km.has_kernel:
+        from jupyter_core.utils import run_sync
+
+        try:
+            run_sync(km.shutdown_kernel)(now=True)
+        except Exception:  # noqa: BLE001 - the grid kills what is left
+            pass
+    return 0
+
+
+class WarmWorker:
+    """The grid's side of one warm worker (``_serve_main``): started on first use, restarted after a
+    failure, a crash or a timeout, closed when the grid ends. One per local worker slot."""
+
+    def __init__(self, slot: int, env: dict[str, str] | None, cwd: Path, log: Path) -> None:
+        self.slot, self.env, self.cwd, self.log = slot, env, cwd, log
+        self.proc: subprocess.Popen | None = None
+
+    def run(self, spec: dict[str, Any], status_path: Path, wall: float) -> tuple[int | None, dict | None]:
+        """Hand one notebook to the worker; (exit code or None for still alive / killed, status)."""
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(spec) + "\n")
+            self.proc.stdin.flush()
+        except OSError:  # died between the poll and the write
+            pass
+        deadline = time.monotonic() + wall
+        while True:
+            status = _read_status(status_path) if status_path.exists() else None
+            if status is not None:
+                if not status["ok"]:
+                    self.close()  # it exits after a failure; wait for it so its kernel is gone too
+                return 0, status
+            code = self.proc.poll()
+            if code is not None:
+                self.proc = None
+                return code, _read_status(status_path)
+            if time.monotonic() > deadline:
+                self.kill()
+                return None, None
+            time.sleep(0.1)
+
+    def _start(self) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "a") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "xw.grid", "--serve", str(os.getpid())],
+                                         stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
+                                         env=self.env, cwd=self.cwd, text=True)
+        with _ACTIVE_LOCK:
+            _ACTIVE[self.proc.pid] = self.proc
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            _kill_tree(self.proc)
+            self._forget()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Let the worker shut its kernel down (end of its stdin), then make sure it is gone."""
+        if self.proc is None:
+            return
+        try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+            self.proc.wait(timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            _kill_tree(self.proc)
+        self._forget()
+
+    def _forget(self) -> None:
+        if self.proc is not None:
+            with _ACTIVE_LOCK:
+                _ACTIVE.pop(self.proc.pid, None)
+        self.proc = None
 
 
 # ---- the grid -----------------------------------------------------------------------------------
@@ -517,7 +629,7 @@ def _child_env(workers: int) -> dict[str, str]:
 
 
 def run_cell_notebook(study: Study, cell: Cell, notebooks_dir: Path, kernel: str,
-                      env: dict[str, str] | None) -> NotebookRun:
+                      env: dict[str, str] | None, worker: WarmWorker | None = None) -> NotebookRun:
     """Run one cell's notebook (running marker, papermill child, executed copy, log) and check that
     it wrote its result file. The same for a local worker and a Slurm job (xw.slurm)."""
     from xw import cells as cells_mod
@@ -528,7 +640,7 @@ def run_cell_notebook(study: Study, cell: Cell, notebooks_dir: Path, kernel: str
             notebooks_dir / cell.notebook, executed_dir(study) / f"{cell.id}.ipynb", cell.parameters(study),
             cwd=notebooks_dir, kernel_name=kernel, start_timeout=study.executor.start_timeout,
             execution_timeout=study.executor.cell_timeout, log=logs_dir(study) / f"{cell.id}.log", env=env,
-            slim=True)
+            slim=True, worker=worker)
         if run.ok and not cells_mod.is_done(study, cell):
             run.ok, run.stage = False, "execution"
             run.error = f"the notebook finished but wrote no result file ({cells_mod.result_path(study, cell)})"
@@ -598,6 +710,34 @@ def run_grid(study: Study | str | Path, workers: int | None = None, notebooks_di
         return _run_local(study, workers, notebooks_dir, kernel, progress, gain_measure)
 
 
+def pretraining_openers(study: Study, todo: list[Cell]) -> dict[str, Cell]:
+    """Per mini scale still to pretrain: the intermediate cell that pretrains it (its 'none' cell first).
+
+    Its kernel runs phase (i) (xw.phases.ensure_pretrained) while other workers run other scales,
+    instead of every worker waiting for the largest scale's pretraining before any cell starts.
+    """
+    openers: dict[str, Cell] = {}
+    for scale in study.ladder:
+        if not scale.is_mini or checkpoints_complete(study, scale.name):
+            continue
+        candidates = [c for c in todo if c.scale == scale.name and c.kind == "intermediate"]
+        if candidates:
+            openers[scale.name] = min(candidates, key=lambda c: (c.intermediate != NONE, c.seed))
+    return openers
+
+
+def checkpoints_complete(study: Study, scale_name: str) -> bool:
+    from xw.checkpoints import is_complete, pretrained_source
+
+    return is_complete(Path(pretrained_source(study, study.scale(scale_name))))
+
+
+def scale_cost(study: Study) -> dict[str, float]:
+    """Relative cost of a scale's cells, for longest-first scheduling: layers x hidden^2, else ladder order."""
+    return {s.name: float((s.layers or 0) * (s.hidden or 0) ** 2) or float(i + 1)
+            for i, s in enumerate(study.ladder)}
+
+
 def _run_local(study: Study, workers: int, notebooks_dir: Path, kernel: str, progress: bool,
                gain_measure: str | None) -> GridReport:
     from tqdm.auto import tqdm
@@ -608,18 +748,25 @@ def _run_local(study: Study, workers: int, notebooks_dir: Path, kernel: str, pro
     env = _child_env(workers)
     _STOPPING.clear()
 
-    cells_mod.prepare_models(study, workers=workers)
     grid, todo, report = plan_grid(study, notebooks_dir)
     todo_ids = {c.id for c in todo}
+    openers = pretraining_openers(study, todo)
+    unopened = [s.name for s in study.ladder if s.is_mini and s.name not in openers
+                and not checkpoints_complete(study, s.name)]
+    if unopened:  # e.g. the pretraining was deleted after the scale's intermediate cells were done
+        cells_mod.prepare_models(study, workers=workers, scales=unopened)
     gpus = visible_gpus()
     slots: queue.SimpleQueue[int] = queue.SimpleQueue()
     for slot in range(workers):
         slots.put(slot)
 
+    warm = {slot: WarmWorker(slot, worker_env(env, slot, gpus), notebooks_dir, logs_dir(study) / f"worker-{slot}.log")
+            for slot in range(workers)} if study.executor.reuse_kernels else {}
+
     def run_one(cell: Cell) -> NotebookRun:
         slot = slots.get()  # one per pool thread, so never waits
         try:
-            return run_cell_notebook(study, cell, notebooks_dir, kernel, worker_env(env, slot, gpus))
+            return run_cell_notebook(study, cell, notebooks_dir, kernel, worker_env(env, slot, gpus), warm.get(slot))
         finally:
             slots.put(slot)
 
@@ -627,30 +774,42 @@ def _run_local(study: Study, workers: int, notebooks_dir: Path, kernel: str, pro
                disable=not progress)
     waiting: dict[str, list[Cell]] = {}
     ready: list[Cell] = []
+    opener_ids = {c.id for c in openers.values()}
     for cell in todo:
         dep = cells_mod.dependency(cell)
+        opener = openers.get(cell.scale)
+        if dep is None and opener is not None and cell.id != opener.id:
+            dep = opener  # the scale's first cell pretrains it (phase i); the others wait for that
         if dep is not None and dep.id in todo_ids:
             waiting.setdefault(dep.id, []).append(cell)
         else:
             ready.append(cell)
+    order = {c.id: i for i, c in enumerate(grid)}
+    cost = scale_cost(study)
+
+    def priority(cell: Cell) -> tuple:
+        """Longest work first: openers (pretraining), then bigger scales, intermediate before target."""
+        return (cell.id not in opener_ids, -cost[cell.scale], cell.kind != "intermediate", order[cell.id])
 
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xw-grid")
     futures: dict[Future, Cell] = {}
 
-    def submit(cell: Cell) -> None:
-        futures[pool.submit(run_one, cell)] = cell
+    def dispatch() -> None:
+        ready.sort(key=priority)
+        while ready and len(futures) < workers:
+            cell = ready.pop(0)
+            futures[pool.submit(run_one, cell)] = cell
 
     def skip_dependents(cell: Cell, why: str) -> None:
         for dependent in waiting.pop(cell.id, []):
-            reason = f"skipped: its intermediate cell {cell.id} failed ({why.splitlines()[0] if why else '?'})"
+            reason = f"skipped: {cell.id}, which it waits for, failed ({why.splitlines()[0] if why else '?'})"
             record_failure(study, dependent, reason, stage="dependency", skipped=True)
             report.skipped[dependent.id] = reason
             bar.update(1)
             skip_dependents(dependent, reason)
 
     try:
-        for cell in ready:
-            submit(cell)
+        dispatch()
         while futures:
             finished, _ = wait(list(futures), return_when=FIRST_COMPLETED)
             for future in finished:
@@ -665,19 +824,21 @@ def _run_local(study: Study, workers: int, notebooks_dir: Path, kernel: str, pro
                 settle(study, cell, run)
                 if run.ok:
                     report.succeeded.append(cell.id)
-                    for dependent in waiting.pop(cell.id, []):
-                        submit(dependent)
+                    ready.extend(waiting.pop(cell.id, []))
                 else:
                     report.failed[cell.id] = run.error
                     bar.write(f"FAILED {cell.id} ({run.stage}): {run.error.splitlines()[0] if run.error else ''}")
                     skip_dependents(cell, run.error)
                 bar.set_postfix(failed=len(report.failed), skipped=len(report.skipped), refresh=False)
+            dispatch()
     except BaseException:
         kill_active()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
         bar.close()
+    for worker in warm.values():  # before the pool's threads end: a worker dies with its starting thread
+        worker.close()
     pool.shutdown(wait=True)
 
     _finish(study, report, notebooks_dir, kernel, env, grid, gain_measure, export_report)
@@ -751,4 +912,10 @@ def cell_states(study: Study) -> list[CellState]:
 
 
 if __name__ == "__main__":
+    # jsonschema (under nbformat, under papermill) eagerly imports the optional IRI format checker
+    # rfc3987_syntax when installed (jupyterlab pulls it in); it compiles a grammar at import, 2-4 s
+    # per cell. Notebooks never use that format, so each papermill child runs without it.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+    if sys.argv[1] == "--serve":
+        sys.exit(_serve_main(int(sys.argv[2])))
     sys.exit(_child_main(sys.argv[1]))

@@ -96,6 +96,9 @@ class ExecutorSpec:
     workers: int = 1
     cell_timeout: int = 6 * 3600
     start_timeout: int = 120
+    # local workers keep one Jupyter kernel for many cells, so torch/transformers are imported once
+    # per worker instead of once per cell (5-10 s each); false: a fresh kernel for every cell
+    reuse_kernels: bool = True
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
 
 

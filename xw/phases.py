@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from xw import checkpoints
+from xw.atomic import now
 from xw.data import data_config, evaluation_languages, load_examples, load_retrieval
 from xw.errors import DataNotFoundError, XWError
 from xw.evaluate import evaluate_examples
@@ -28,7 +29,7 @@ from xw.models import (
     share_encoder,
 )
 from xw.params import NONE, ModelScale, Study
-from xw.results import git_commit, hyperparameters_json, metric_rows, now
+from xw.results import git_commit, hyperparameters_json, metric_rows
 from xw.retrieval import evaluate_retrieval, layer_for
 from xw.tasks import get_task, with_label_names
 from xw.train import TrainStats, train

@@ -1,11 +1,15 @@
 """`xw plan`: what a study will cost before it runs, and what it cost after.
 
 Training FLOPs use the standard 6 x parameters x tokens; GPU-hours divide by an assumed
-sustained rate (peak bf16 x MFU), both printed so the assumption is visible.
+sustained rate (peak bf16 x MFU), both printed so the assumption is visible. The measured side
+reads each executed cell notebook's papermill duration, so cells that write no result rows
+(an intermediate cell without retrieval targets) still count.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +21,21 @@ from xw.params import NONE, Study
 from xw.tasks import get_task
 
 SUBWORDS_PER_WORD = 1.4  # used only when the scale's tokenizer cannot be loaded
+
+# The published configs of the XLM-R ladder (the hub's config.json of each id), so that `xw plan`
+# works before anything is downloaded; the parameters are still counted from the config.
+KNOWN_CONFIGS: dict[str, tuple[str, dict[str, int]]] = {
+    "xlm-roberta-base": ("xlm-roberta", {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+                                         "intermediate_size": 3072, "vocab_size": 250002}),
+    "xlm-roberta-large": ("xlm-roberta", {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16,
+                                          "intermediate_size": 4096, "vocab_size": 250002}),
+    "facebook/xlm-roberta-xl": ("xlm-roberta-xl", {"hidden_size": 2560, "num_hidden_layers": 36,
+                                                   "num_attention_heads": 32, "intermediate_size": 10240,
+                                                   "vocab_size": 250880}),
+    "facebook/xlm-roberta-xxl": ("xlm-roberta-xl", {"hidden_size": 4096, "num_hidden_layers": 48,
+                                                    "num_attention_heads": 32, "intermediate_size": 16384,
+                                                    "vocab_size": 250880}),
+}
 
 
 @dataclass
@@ -34,6 +53,16 @@ def _text_of(example: dict) -> str:
     return " ".join(parts)
 
 
+def _trained_length(n_tokens: float, kind: str, max_length: int, doc_stride: int) -> float:
+    """Tokens the model sees for one example: truncated, or (QA) split into overlapping windows."""
+    if n_tokens <= max_length:
+        return n_tokens
+    if kind == "qa":
+        step = max(1, max_length - doc_stride)
+        return (1 + math.ceil((n_tokens - max_length) / step)) * max_length
+    return max_length
+
+
 def task_size(study: Study, task_name: str, tokenizer) -> TaskSize | None:
     """English training examples and mean tokens per example (a sample of 200), or None if no data."""
     from xw.data import load_examples
@@ -44,32 +73,61 @@ def task_size(study: Study, task_name: str, tokenizer) -> TaskSize | None:
         examples = load_examples(study, task, task.train_split or "train", "en", config.max_train_examples)
     except Exception:  # noqa: BLE001 - plan must print whatever it can
         return None
-    sample = [_text_of(ex) for ex in examples[:200]] or [""]
+    if not examples:
+        return None
+    sample = [_text_of(ex) for ex in examples[:200]]
     if tokenizer is not None:
-        lengths = [len(ids) for ids in tokenizer(sample, truncation=True, max_length=config.max_length)["input_ids"]]
-        exact = True
+        raw = [len(ids) for ids in tokenizer(sample)["input_ids"]]
     else:
-        lengths = [min(config.max_length, SUBWORDS_PER_WORD * len(s.split()) + 2) for s in sample]
-        exact = False
+        raw = [SUBWORDS_PER_WORD * len(s.split()) + 2 for s in sample]
+    lengths = [_trained_length(n, task.kind, config.max_length, config.doc_stride) for n in raw]
     if task.kind == "multiple_choice":
         lengths = [n * len(examples[0]["choices"]) for n in lengths]
-    return TaskSize(len(examples), sum(lengths) / len(lengths), exact)
+    return TaskSize(len(examples), sum(lengths) / len(lengths), tokenizer is not None)
+
+
+def scale_parameters(study: Study, scale) -> int:
+    """Encoder parameters, counted from the config: the checkpoint's, a known hub config, or the mini rung's."""
+    from xw.models import count_parameters_from_config
+
+    source = pretrained_source(study, scale)
+    if scale.is_mini:
+        return count_parameters_from_config(source) if Path(source).exists() else _mini_params(scale)
+    if scale.hub in KNOWN_CONFIGS and not Path(source).exists():
+        return _count(*KNOWN_CONFIGS[scale.hub])
+    return count_parameters_from_config(source)
+
+
+def _count(model_type: str, fields: dict[str, int]) -> int:
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    config = AutoConfig.for_model(model_type, max_position_embeddings=514, type_vocab_size=1, **fields)
+    with torch.device("meta"):
+        model = AutoModel.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def _tokenizer_or_none(source: str):
+    from xw.models import load_tokenizer
+
+    try:
+        return load_tokenizer(source)
+    except Exception:  # noqa: BLE001 - offline, or not pretrained yet: estimate from words
+        return None
 
 
 def plan(study: Study, peak_tflops: float = 989.0, mfu: float = 0.4) -> pd.DataFrame:
-    """One row per scale: cells, trainings, training tokens, FLOPs, estimated GPU-hours."""
-    from xw.models import count_parameters_from_config, load_tokenizer
+    """One row per scale: cells, trainings, training tokens, FLOPs, estimated GPU-hours.
 
+    Intermediate checkpoints count once per (scale, intermediate task, seed), as the cache
+    trains them, however many target cells fine-tune them.
+    """
     cells = expand_grid(study)
     rows = []
     for scale in study.ladder:
-        source = pretrained_source(study, scale)
-        available = not scale.is_mini or Path(source).exists()
-        params = count_parameters_from_config(source) if available else _mini_params(scale)
-        try:
-            tokenizer = load_tokenizer(source) if available else None
-        except Exception:  # noqa: BLE001
-            tokenizer = None
+        params = scale_parameters(study, scale)
+        tokenizer = _tokenizer_or_none(pretrained_source(study, scale))
         sizes = {t: task_size(study, t, tokenizer) for t in set(study.multi_task_members) | set(study.target_tasks)
                  if get_task(t).kind != "retrieval"}
         scale_cells = [c for c in cells if c.scale == scale.name]
@@ -91,7 +149,7 @@ def plan(study: Study, peak_tflops: float = 989.0, mfu: float = 0.4) -> pd.DataF
         flops = 6.0 * params * tokens
         rows.append({
             "scale": scale.name, "params": params, "cells": len(scale_cells),
-            "trainings": len(intermediate_trainings) + len(target_trainings),
+            "intermediate_trainings": len(intermediate_trainings), "target_trainings": len(target_trainings),
             "training_tokens": int(tokens), "train_flops": flops,
             "est_gpu_hours": flops / (peak_tflops * 1e12 * mfu) / 3600,
             "token_counts": "tokenizer" if tokenizer is not None else "word estimate",
@@ -100,27 +158,57 @@ def plan(study: Study, peak_tflops: float = 989.0, mfu: float = 0.4) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def _mini_params(scale) -> int:
-    """Parameters of a not-yet-pretrained mini scale, from its architecture (vocabulary from the world)."""
-    import torch
-    from transformers import XLMRobertaConfig, XLMRobertaModel
+def reuse_summary(study: Study) -> dict[str, int]:
+    """Cells vs trainings: what the intermediate-checkpoint cache saves on this grid."""
+    cells = expand_grid(study)
+    inter = [c for c in cells if c.kind == "intermediate"]
+    targets = [c for c in cells if c.kind == "target"]
+    checkpoints = sum(c.intermediate != NONE for c in inter)
+    return {
+        "cells": len(cells), "intermediate_cells": len(inter), "target_cells": len(targets),
+        "intermediate_trainings": checkpoints, "target_trainings": len(targets),
+        "trainings": checkpoints + len(targets),
+        # without the cache every target cell would train its own intermediate model again
+        "trainings_without_cache": len(targets) + sum(c.intermediate != NONE for c in targets)
+        + sum(c.intermediate != NONE for c in inter),
+    }
 
-    config = XLMRobertaConfig(vocab_size=2000, hidden_size=scale.hidden, num_hidden_layers=scale.layers,
-                              num_attention_heads=scale.heads, intermediate_size=scale.intermediate_size or 4 * scale.hidden)
-    with torch.device("meta"):
-        model = XLMRobertaModel(config)
-    return sum(p.numel() for p in model.parameters())
+
+def _mini_params(scale) -> int:
+    """Parameters of a not-yet-pretrained mini rung, from its architecture and the world's vocabulary."""
+    from xw.miniworld.tokenizer import build_vocab
+    from xw.miniworld.world import get_world
+
+    return _count("xlm-roberta", {
+        "vocab_size": len(build_vocab(get_world(0))), "hidden_size": scale.hidden,
+        "num_hidden_layers": scale.layers, "num_attention_heads": scale.heads,
+        "intermediate_size": scale.intermediate_size or 4 * scale.hidden})
+
+
+def _notebook_seconds(path: Path) -> float | None:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("papermill", {})
+    except (OSError, ValueError):
+        return None
+    duration = meta.get("duration")
+    return float(duration) if duration is not None and not meta.get("exception") else None
 
 
 def measured(study: Study) -> pd.DataFrame:
-    """Wall seconds actually spent per scale (sum over finished cells), to print next to the plan."""
-    from xw.results import load_results
+    """Hours actually spent per scale on finished cells (papermill's duration, else the result's wall time)."""
+    from xw.cells import is_done, result_path
+    from xw.grid import executed_dir
 
-    table = load_results(study)
-    if table.empty:
-        return pd.DataFrame(columns=["scale", "measured_hours", "finished_cells"])
-    per_cell = table.drop_duplicates(subset=["scale", "intermediate_task", "target_task", "seed"])
-    grouped = per_cell.groupby("scale").agg(measured_hours=("wall_seconds", "sum"),
-                                            finished_cells=("wall_seconds", "size")).reset_index()
-    grouped["measured_hours"] /= 3600
-    return grouped
+    seconds: dict[str, float] = {}
+    finished: dict[str, int] = {}
+    for cell in expand_grid(study):
+        if not is_done(study, cell):
+            continue
+        spent = _notebook_seconds(executed_dir(study) / f"{cell.id}.ipynb")
+        if spent is None:  # run with `xw run-cell`: the kernels' own wall time
+            walls = pd.read_csv(result_path(study, cell), usecols=["wall_seconds"])["wall_seconds"]
+            spent = float(walls.max()) if len(walls) else 0.0
+        seconds[cell.scale] = seconds.get(cell.scale, 0.0) + spent
+        finished[cell.scale] = finished.get(cell.scale, 0) + 1
+    return pd.DataFrame({"scale": list(seconds), "measured_hours": [v / 3600 for v in seconds.values()],
+                         "finished_cells": [finished[s] for s in seconds]})

@@ -214,7 +214,8 @@ def export_report(study: Study, notebooks: list[Path], out: Path, *, answer_firs
     """
     from plotly.offline import get_plotlyjs
 
-    from xw.grid import find_verdict, read_failures, write_atomic
+    from xw.atomic import atomic_write_text
+    from xw.grid import find_verdict, read_failures
 
     out = Path(out)
     notebooks = [Path(p) for p in notebooks]
@@ -252,7 +253,7 @@ def export_report(study: Study, notebooks: list[Path], out: Path, *, answer_firs
     after += _RESIZE_JS + _TOC_JS
     page, _ = _exporter(_PAGE_TEMPLATE, hide_code=True).from_notebook_node(
         page_nb, resources={"xw_head": head, "xw_before": before, "xw_after": after})
-    write_atomic(out, page)
+    atomic_write_text(out, page)
     return out
 
 

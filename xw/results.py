@@ -6,15 +6,13 @@ leaves a partial or duplicated row; ``collect`` merges them into results.csv.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from xw.atomic import atomic_write_text
 from xw.params import Study
 
 COLUMNS = [
@@ -31,28 +29,6 @@ def git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
-        if err.errno == 28:  # ENOSPC
-            raise OSError(err.errno, f"disk full while writing {path}; free space and re-run "
-                                     "(finished cells are kept and will be skipped)") from None
-        raise
 
 
 def atomic_write_csv(frame: pd.DataFrame, path: Path) -> None:

@@ -116,9 +116,9 @@ def read_jobs(study: Study) -> dict[str, Any]:
 
 
 def _write_jobs(study: Study, jobs: dict[str, Any]) -> None:
-    from xw.grid import write_atomic
+    from xw.atomic import atomic_write_text
 
-    write_atomic(slurm_dir(study) / JOBS_FILE, json.dumps(jobs, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(slurm_dir(study) / JOBS_FILE, json.dumps(jobs, indent=2, sort_keys=True) + "\n")
 
 
 def job_notes(study: Study) -> dict[str, str]:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from xw.analysis.gains import MEASURE_LABELS, format_params, measure_column
-from xw.analysis.verdict import SUBJECT, _num, _p, verdict_word
+from xw.analysis.verdict import _num, _p, claim, verdict_word
 
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
@@ -46,15 +46,7 @@ class HTMLBlock:
 
 def headline(fit: SlopeFit) -> str:
     """The verdict in one sentence, without the statistics (the card gives those on the next line)."""
-    word = verdict_word(fit)
-    label = MEASURE_LABELS[fit.measure]
-    size = f"{abs(fit.estimate):.2f} {fit.unit} per doubling of parameters"
-    if word == "amplifies":
-        return f"Scale amplifies the benefit of {SUBJECT}: the {label} grows by {size}."
-    if word == "diminishes":
-        return f"Scale diminishes the benefit of {SUBJECT}: the {label} shrinks by {size}."
-    return (f"No evidence that scale amplifies or diminishes the benefit of {SUBJECT}: the {label} changes by "
-            f"{_num(fit.estimate)} {fit.unit} per doubling of parameters, and its 95% CI includes 0.")
+    return claim(fit)
 
 
 def effect_size(fit: SlopeFit) -> str:

@@ -35,19 +35,25 @@ def _num(v: float) -> str:
     return f"{v:+.2f}" if abs(v) >= 0.01 or v == 0 else f"{v:+.2g}"
 
 
-def verdict_sentence(fit: SlopeFit) -> str:
-    """The headline: verdict, effect size with its CI, the measure and the model it came from."""
+def claim(fit: SlopeFit, detail: str = "") -> str:
+    """The verdict as a sentence; ``detail`` (the statistics) goes before the full stop."""
     word = verdict_word(fit)
     label = MEASURE_LABELS[fit.measure]
-    detail = (f"(slope {_num(fit.estimate)}, 95% CI {_num(fit.ci_low)} to {_num(fit.ci_high)}, {_p(fit.p_value)}; "
-              f"{fit.method}, n = {fit.n} gains)")
     size = f"{abs(fit.estimate):.2f} {fit.unit} per doubling of parameters"
+    detail = f" {detail}" if detail else ""
     if word == "amplifies":
-        return f"Scale amplifies the benefit of {SUBJECT}: the {label} grows by {size} {detail}."
+        return f"Scale amplifies the benefit of {SUBJECT}: the {label} grows by {size}{detail}."
     if word == "diminishes":
-        return f"Scale diminishes the benefit of {SUBJECT}: the {label} shrinks by {size} {detail}."
+        return f"Scale diminishes the benefit of {SUBJECT}: the {label} shrinks by {size}{detail}."
+    ending = ", an interval that includes 0." if detail else ", and its 95% CI includes 0."
     return (f"No evidence that scale amplifies or diminishes the benefit of {SUBJECT}: the {label} changes by "
-            f"{_num(fit.estimate)} {fit.unit} per doubling of parameters {detail}, an interval that includes 0.")
+            f"{_num(fit.estimate)} {fit.unit} per doubling of parameters{detail}{ending}")
+
+
+def verdict_sentence(fit: SlopeFit) -> str:
+    """The headline: verdict, effect size with its CI, the measure and the model it came from."""
+    return claim(fit, f"(slope {_num(fit.estimate)}, 95% CI {_num(fit.ci_low)} to {_num(fit.ci_high)}, "
+                      f"{_p(fit.p_value)}; {fit.method}, n = {fit.n} gains)")
 
 
 def meaning(fit: SlopeFit, gains: pd.DataFrame) -> str:
