@@ -83,8 +83,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
           f"target cell of its (scale, task, seed), + {reuse['target_trainings']} fine-tunings "
           f"(without the cache: {reuse['trainings_without_cache']})")
     shown = table.copy()
-    shown["params"] = shown["params"].map(lambda n: f"{n / 1e6:,.1f}M")
-    shown["training_tokens"] = shown["training_tokens"].map(lambda n: f"{n / 1e6:,.1f}M")
+    shown["params"] = shown["params"].map(_count_str)
+    shown["training_tokens"] = shown["training_tokens"].map(_count_str)
     shown["train_flops"] = shown["train_flops"].map(lambda f: f"{f:.2e}")
     shown["est_gpu_hours"] = shown["est_gpu_hours"].map(lambda h: f"{h:,.2f}")
     if "measured_hours" in shown:
@@ -99,11 +99,19 @@ def cmd_plan(args: argparse.Namespace) -> int:
           "mini-world pretraining not counted)")
     if "measured_hours" in table:
         print(f"measured: {table['measured_hours'].sum():,.3f} hours over "
-              f"{int(table['finished_cells'].fillna(0).sum())} finished cells (papermill durations, this machine)")
+              f"{int(table['finished_cells'].fillna(0).sum())} finished cells (papermill durations on the machines "
+              "that ran them; a mini scale's first cell includes its pretraining)")
     missing = sorted({t for cell in table["missing_data"] for t in cell.split(", ") if t})
     if missing:
         print(f"no training data found for {missing}: their tokens are not counted (check data.source / data.root)")
     return 0
+
+
+def _count_str(n: float) -> str:
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:,.1f}{unit}"
+    return f"{n:.0f}"
 
 
 def cmd_run_cell(args: argparse.Namespace) -> int:

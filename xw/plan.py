@@ -124,12 +124,18 @@ def plan(study: Study, peak_tflops: float = 989.0, mfu: float = 0.4) -> pd.DataF
     trains them, however many target cells fine-tune them.
     """
     cells = expand_grid(study)
+    tasks = sorted(t for t in set(study.multi_task_members) | set(study.target_tasks)
+                   if get_task(t).kind != "retrieval")
+    word_sizes: dict[str, TaskSize | None] = {}  # one data load per task for every scale without a tokenizer
     rows = []
     for scale in study.ladder:
         params = scale_parameters(study, scale)
         tokenizer = _tokenizer_or_none(pretrained_source(study, scale))
-        sizes = {t: task_size(study, t, tokenizer) for t in set(study.multi_task_members) | set(study.target_tasks)
-                 if get_task(t).kind != "retrieval"}
+        if tokenizer is None:
+            word_sizes = word_sizes or {t: task_size(study, t, None) for t in tasks}
+            sizes = word_sizes
+        else:
+            sizes = {t: task_size(study, t, tokenizer) for t in tasks}
         scale_cells = [c for c in cells if c.scale == scale.name]
         intermediate_trainings = [c for c in scale_cells if c.kind == "intermediate" and c.intermediate != NONE]
         target_trainings = [c for c in scale_cells if c.kind == "target"]
