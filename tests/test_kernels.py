@@ -188,3 +188,16 @@ def test_tatoeba_nearest_neighbour_and_margin():
     # with k=1 the margin is cos / mean(best cos of each side); exact match on both sides gives 1
     assert indices.tolist() == [1, 0, 2]
     assert scores[1].item() == pytest.approx(1.0)
+
+
+def test_bf16_on_a_cpu_without_native_bf16_falls_back_to_fp32_with_a_warning():
+    import contextlib
+
+    from xw.train import autocast_context, cpu_has_native_bf16
+
+    if cpu_has_native_bf16():
+        pytest.skip("this CPU has native bf16: autocast is used there")
+    with pytest.warns(UserWarning, match="no native bf16"):
+        context = autocast_context(torch.device("cpu"), True)
+    assert isinstance(context, contextlib.nullcontext)
+    assert isinstance(autocast_context(torch.device("cpu"), False), contextlib.nullcontext)
