@@ -87,7 +87,6 @@ class SlurmConfig:
     cpus_per_task: int = 8
     mem_gb: int = 64
     timeout_min: int = 720
-    array_parallelism: int = 64
 
 
 @dataclass(frozen=True)
@@ -160,7 +159,7 @@ _AT_LEAST_ONE = {
     TrainConfig: ("batch_size", "max_length", "doc_stride", "eval_batch_size"),
     PretrainConfig: ("steps", "batch_size", "max_length"),
     RetrievalConfig: ("max_length",),
-    SlurmConfig: ("cpus_per_task", "timeout_min", "array_parallelism"),
+    SlurmConfig: ("cpus_per_task", "timeout_min"),
     ExecutorSpec: ("workers", "cell_timeout", "start_timeout"),
 }
 
