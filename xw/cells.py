@@ -116,7 +116,19 @@ def run_cell(study: Study, cell: Cell, progress: bool = True):
         raise ValueError(f"unknown cell kind {cell.kind!r}")
     frame = pd.DataFrame(rows, columns=COLUMNS)
     atomic_write_csv(frame, result_path(study, cell))
+    _release_memory()
     return frame
+
+
+def _release_memory() -> None:
+    """A warm kernel runs many cells: give this cell's model memory back before the next one starts."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _pretrain_one(study: Study, scale_name: str, threads: int) -> str:
