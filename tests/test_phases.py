@@ -100,3 +100,21 @@ def test_params_counted_from_a_local_config_of_xlmr_large_shape(tmp_path):
     assert expected == 559_890_432  # the "560M" of the XLM-R paper / fairseq README
     assert count_parameters_from_config(tmp_path) == expected
     assert not any(p.name.endswith((".safetensors", ".bin")) for p in tmp_path.iterdir())
+
+
+def test_intermediate_key_survives_moving_outputs_but_not_a_change_of_recipe(tmp_path):
+    """Keyed by what determines the checkpoint: the same recipe under another output root maps to the same
+    name (so a moved or copied outputs/ is reused), another pretraining budget to another one."""
+    raw = {"study": "keys", "data": {"source": "miniworld"},
+           "models": {"family": "mini-xlmr", "pretrain": {"steps": 10},
+                      "ladder": [{"name": "s", "layers": 1, "hidden": 16, "heads": 2}]},
+           "intermediate_tasks": ["none", "mini-entail"], "target_tasks": ["mini-pos"], "seeds": [0]}
+    path = tmp_path / "keys.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    here, there = (load_study(path, output_root=tmp_path / root) for root in ("a", "b"))
+    name = checkpoints.intermediate_dir(here, here.scale("s"), "mini-entail", 0).name
+    assert checkpoints.intermediate_dir(there, there.scale("s"), "mini-entail", 0).name == name
+    raw["models"]["pretrain"]["steps"] = 20
+    path.write_text(yaml.safe_dump(raw))
+    longer = load_study(path, output_root=tmp_path / "a")
+    assert checkpoints.intermediate_dir(longer, longer.scale("s"), "mini-entail", 0).name != name

@@ -84,6 +84,8 @@ def intermediate_members(study: Study, intermediate: str) -> tuple[str, ...]:
 def intermediate_dir(study: Study, scale: ModelScale, intermediate: str, seed: int) -> Path:
     """Keyed by what determines the checkpoint, not by which study or target uses it."""
     members = intermediate_members(study, intermediate)
-    key = config_hash(pretrained_source(study, scale), pretrained_key(study, scale), study.data, members,
+    # pretrained_key names the phase-(i) model by what defines it (hub id, path or mini architecture), not
+    # where its cache lives: moving outputs/ keeps the phase-(ii) checkpoints valid
+    key = config_hash(pretrained_key(study, scale), study.data, members,
                       [study.train_config(m) for m in members], seed)
     return cache_root(study) / "intermediate" / f"{scale.name}-{intermediate}-seed{seed}-{key}"
