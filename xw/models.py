@@ -35,7 +35,11 @@ HEADS = {
 
 def count_parameters_from_config(source: str | Path) -> int:
     """Count an encoder's parameters from its config alone (no weight download)."""
-    config = _load_config(source)
+    return count_encoder_parameters(_load_config(source))
+
+
+def count_encoder_parameters(config) -> int:
+    """Parameters of the encoder a config describes, built on the meta device (free for any size)."""
     with torch.device("meta"):
         model = AutoModel.from_config(config)
     return sum(p.numel() for p in model.parameters())

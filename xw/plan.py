@@ -92,20 +92,19 @@ def scale_parameters(study: Study, scale) -> int:
 
     source = pretrained_source(study, scale)
     if scale.is_mini:
-        return count_parameters_from_config(source) if Path(source).exists() else _mini_params(scale)
+        return count_parameters_from_config(source) if Path(source).exists() else _mini_params(study, scale)
     if scale.hub in KNOWN_CONFIGS and not Path(source).exists():
         return _count(*KNOWN_CONFIGS[scale.hub])
     return count_parameters_from_config(source)
 
 
 def _count(model_type: str, fields: dict[str, int]) -> int:
-    import torch
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoConfig
 
-    config = AutoConfig.for_model(model_type, max_position_embeddings=514, type_vocab_size=1, **fields)
-    with torch.device("meta"):
-        model = AutoModel.from_config(config)
-    return sum(p.numel() for p in model.parameters())
+    from xw.models import count_encoder_parameters
+
+    return count_encoder_parameters(
+        AutoConfig.for_model(model_type, max_position_embeddings=514, type_vocab_size=1, **fields))
 
 
 def _tokenizer_or_none(source: str):
@@ -180,15 +179,18 @@ def reuse_summary(study: Study) -> dict[str, int]:
     }
 
 
-def _mini_params(scale) -> int:
-    """Parameters of a not-yet-pretrained mini rung, from its architecture and the world's vocabulary."""
+def _mini_params(study: Study, scale) -> int:
+    """Parameters of a not-yet-pretrained mini rung: the config its pretraining will use (xw.pretrain)."""
     from xw.miniworld.tokenizer import build_vocab
     from xw.miniworld.world import get_world
+    from xw.models import count_encoder_parameters
+    from xw.pretrain import mini_config
 
-    return _count("xlm-roberta", {
-        "vocab_size": len(build_vocab(get_world(0))), "hidden_size": scale.hidden,
-        "num_hidden_layers": scale.layers, "num_attention_heads": scale.heads,
-        "intermediate_size": scale.intermediate_size or 4 * scale.hidden})
+    config = mini_config(vocab_size=len(build_vocab(get_world(study.data.world_seed))), layers=scale.layers,
+                         hidden=scale.hidden, heads=scale.heads,
+                         intermediate_size=scale.intermediate_size or 4 * scale.hidden,
+                         max_length=study.pretrain.max_length)
+    return count_encoder_parameters(config)
 
 
 def _notebook_seconds(path: Path) -> float | None:
