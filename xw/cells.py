@@ -149,10 +149,9 @@ def prepare_models(study: Study, workers: int = 1, scales: list[str] | None = No
 
     from tqdm.auto import tqdm
 
-    from xw.checkpoints import is_complete, pretrained_source
+    from xw.checkpoints import needs_pretraining
 
-    todo = [s.name for s in study.ladder if s.is_mini and not is_complete(Path(pretrained_source(study, s)))
-            and (scales is None or s.name in scales)]
+    todo = [s.name for s in study.ladder if needs_pretraining(study, s) and (scales is None or s.name in scales)]
     if not todo:
         return
     workers = max(1, min(workers, len(todo)))

@@ -73,6 +73,11 @@ def pretrained_source(study: Study, scale: ModelScale) -> str:
     return str(cache_root(study) / "pretrained" / f"{scale.name}-{pretrained_key(study, scale)}")
 
 
+def needs_pretraining(study: Study, scale: ModelScale) -> bool:
+    """A mini-world scale whose phase-(i) model is not built yet (hub and path scales never need it)."""
+    return scale.is_mini and not is_complete(Path(pretrained_source(study, scale)))
+
+
 def intermediate_members(study: Study, intermediate: str) -> tuple[str, ...]:
     if intermediate == NONE:
         return ()

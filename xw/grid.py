@@ -39,6 +39,7 @@ from typing import Any
 
 from xw.atomic import atomic_write_text, now
 from xw.cells import Cell
+from xw.checkpoints import needs_pretraining
 from xw.errors import XWError
 from xw.lock import study_lock
 from xw.params import EXECUTORS, NONE, Study, load_study
@@ -718,18 +719,12 @@ def pretraining_openers(study: Study, todo: list[Cell]) -> dict[str, Cell]:
     """
     openers: dict[str, Cell] = {}
     for scale in study.ladder:
-        if not scale.is_mini or checkpoints_complete(study, scale.name):
+        if not needs_pretraining(study, scale):
             continue
         candidates = [c for c in todo if c.scale == scale.name and c.kind == "intermediate"]
         if candidates:
             openers[scale.name] = min(candidates, key=lambda c: (c.intermediate != NONE, c.seed))
     return openers
-
-
-def checkpoints_complete(study: Study, scale_name: str) -> bool:
-    from xw.checkpoints import is_complete, pretrained_source
-
-    return is_complete(Path(pretrained_source(study, study.scale(scale_name))))
 
 
 def scale_cost(study: Study) -> dict[str, float]:
@@ -751,8 +746,7 @@ def _run_local(study: Study, workers: int, notebooks_dir: Path, kernel: str, pro
     grid, todo, report = plan_grid(study, notebooks_dir)
     todo_ids = {c.id for c in todo}
     openers = pretraining_openers(study, todo)
-    unopened = [s.name for s in study.ladder if s.is_mini and s.name not in openers
-                and not checkpoints_complete(study, s.name)]
+    unopened = [s.name for s in study.ladder if s.name not in openers and needs_pretraining(study, s)]
     if unopened:  # e.g. the pretraining was deleted after the scale's intermediate cells were done
         cells_mod.prepare_models(study, workers=workers, scales=unopened)
     gpus = visible_gpus()

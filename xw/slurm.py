@@ -282,7 +282,7 @@ def run_slurm_grid(study: Study, notebooks_dir: Path, kernel: str, *, progress: 
     Called by xw.grid.run_grid with the study lock held.
     """
     from xw import cells as cells_mod
-    from xw.checkpoints import is_complete, pretrained_source
+    from xw.checkpoints import needs_pretraining
     from xw.grid import plan_grid
 
     if live_jobs() is None:
@@ -301,7 +301,7 @@ def run_slurm_grid(study: Study, notebooks_dir: Path, kernel: str, *, progress: 
     jobs: dict[str, str] = dict(adopted)
     prepare = previous.get("prepare") if previous.get("prepare") in live else None
     analysis = None
-    todo_minis = [s for s in study.ladder if s.is_mini and not is_complete(Path(pretrained_source(study, s)))]
+    todo_minis = [s for s in study.ladder if needs_pretraining(study, s)]
     todo_ids = {c.id for c in todo}
     try:
         if todo_minis and not prepare and any(c.kind == "intermediate" and c.id not in adopted for c in todo):
