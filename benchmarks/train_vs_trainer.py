@@ -99,8 +99,9 @@ def sample_lines(root: Path, task: str, per_file: int = 2000, seed: int = 0) -> 
 
 def train_tokenizer(lines: list[str], vocab_size: int, max_length: int):
     """WordPiece with XLM-R's special tokens, pair template and offsets (as tests/test_real_data.py)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    from xw.miniworld.tokenizer import xlmr_fast_tokenizer
 
     tok = Tokenizer(models.WordPiece(unk_token="<unk>"))
     tok.normalizer = normalizers.BertNormalizer(
@@ -111,18 +112,7 @@ def train_tokenizer(lines: list[str], vocab_size: int, max_length: int):
     tok.train_from_iterator(
         lines, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, limit_alphabet=1500)
     )
-    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), trim_offsets=False)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        mask_token="<mask>",
-        cls_token="<s>",
-        sep_token="</s>",
-        model_max_length=max_length,
-    )
+    return xlmr_fast_tokenizer(tok, model_max_length=max_length)
 
 
 def build_model(task: TaskSpec, vocab_size: int, args: argparse.Namespace, seed: int):

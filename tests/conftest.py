@@ -21,18 +21,16 @@ PIECES = ["##s", "##ed", "##ing", "##ka", "##ta"]
 
 def make_tokenizer(out_dir: Path):
     """A WordPiece tokenizer over WORDS (+ suffix pieces) with XLM-R special tokens and offsets."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+    from xw.miniworld.tokenizer import xlmr_fast_tokenizer
 
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
     vocab = {tok: i for i, tok in enumerate(specials + WORDS + PIECES)}
     tok = Tokenizer(models.WordPiece(vocab, unk_token="<unk>", continuing_subword_prefix="##"))
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-    tok.post_processor = processors.RobertaProcessing(("</s>", vocab["</s>"]), ("<s>", vocab["<s>"]),
-                                                      trim_offsets=False)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
-                                   pad_token="<pad>", mask_token="<mask>", cls_token="<s>", sep_token="</s>")
+    fast = xlmr_fast_tokenizer(tok)
     fast.save_pretrained(out_dir)
     return fast
 

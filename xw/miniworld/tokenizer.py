@@ -27,6 +27,21 @@ def build_vocab(world: World) -> dict[str, int]:
     return vocab
 
 
+def xlmr_fast_tokenizer(tok: Tokenizer, **kwargs) -> PreTrainedTokenizerFast:
+    """Wrap a ``tokenizers.Tokenizer`` with XLM-R's special tokens and pair template.
+
+    Why: xw's featurisation expects ``<s> A </s></s> B </s>`` pairs and character offsets
+    (``trim_offsets=False``) whatever vocabulary a tokenizer has; the mini-world, the tests and the
+    benchmark all build their tokenizers through this one function.
+    """
+    tok.post_processor = processors.RobertaProcessing(
+        ("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")), trim_offsets=False, add_prefix_space=False
+    )
+    specials = {"bos_token": "<s>", "eos_token": "</s>", "sep_token": "</s>", "cls_token": "<s>",
+                "unk_token": "<unk>", "pad_token": "<pad>", "mask_token": "<mask>"}  # fmt: skip
+    return PreTrainedTokenizerFast(tokenizer_object=tok, **specials, **kwargs)
+
+
 def build_tokenizer(world: World, out_dir: Path | str, *, model_max_length: int = 512) -> PreTrainedTokenizerFast:
     """Build the tokenizer for ``world`` and save it with ``save_pretrained`` to ``out_dir``.
 
@@ -35,20 +50,8 @@ def build_tokenizer(world: World, out_dir: Path | str, *, model_max_length: int 
     """
     tok = Tokenizer(models.WordPiece(build_vocab(world), unk_token="<unk>", max_input_chars_per_word=100))
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()])
-    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), trim_offsets=False, add_prefix_space=False)
     tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        sep_token="</s>",
-        cls_token="<s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        mask_token="<mask>",
-        model_max_length=model_max_length,
-        model_input_names=["input_ids", "attention_mask"],
-    )
+    fast = xlmr_fast_tokenizer(tok, model_max_length=model_max_length, model_input_names=["input_ids", "attention_mask"])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fast.save_pretrained(out)
