@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     study = probe_study(args)
     scales = args.scales or [study.ladder[-1].name]
     targets = args.targets or list(study.target_tasks)
+    chances: dict[tuple[str, str], tuple[float, int]] = {}  # the same test data for every scale and intermediate
     for scale in scales:
         params = None
         for intermediate in args.intermediate:
@@ -126,7 +127,9 @@ def main(argv: list[str] | None = None) -> None:
                 scores = dict(zip(rows.language, rows.value, strict=True))
                 cells = []
                 for language, score in scores.items():
-                    chance, n = chance_level(study, target, language)
+                    if (target, language) not in chances:
+                        chances[target, language] = chance_level(study, target, language)
+                    chance, n = chances[target, language]
                     z = ""
                     if task.kind in ("classification", "retrieval") and language != "en":
                         z = f", {margin_in_standard_errors(score, chance, n):+.0f} se"

@@ -136,9 +136,8 @@ def _pretrain_one(study: Study, scale_name: str, threads: int) -> str:
 
     from xw.phases import ensure_pretrained
 
-    torch.set_num_threads(threads)
     _set_threads()  # also silences transformers' per-save progress bars
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads)  # after _set_threads: this process's share, not XW_THREADS
     return ensure_pretrained(study, study.scale(scale_name), progress=False)
 
 

@@ -8,6 +8,7 @@ is the same as size-proportional example sampling.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import random
 import time
@@ -60,8 +61,11 @@ def linear_schedule(optimizer: torch.optim.Optimizer, total_steps: int, warmup_r
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+@functools.cache
 def cpu_has_native_bf16() -> bool:
-    """AVX512-BF16 or AMX: without them bf16 matmuls on CPU are emulated, ~16x slower than fp32 here."""
+    """AVX512-BF16 or AMX: without them bf16 matmuls on CPU are emulated, ~16x slower than fp32 here.
+
+    Cached: the hardware does not change, and autocast_context asks on every training step."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
