@@ -84,6 +84,8 @@ def probe_study(args: argparse.Namespace) -> Study:
     raw["study"] = f"{raw['study']}-probe"
     if args.pretrain_steps:
         raw["models"].setdefault("pretrain", {})["steps"] = args.pretrain_steps
+    if args.pretrain_batch_size:
+        raw["models"].setdefault("pretrain", {})["batch_size"] = args.pretrain_batch_size
     tasks = raw.setdefault("training", {}).setdefault("tasks", {})
     for item in args.set:
         key, _, value = item.partition("=")
@@ -102,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--intermediate", nargs="+", default=[NONE], help="intermediate tasks (default: none)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pretrain-steps", type=int, default=0, help="override the study's pretraining steps")
+    ap.add_argument("--pretrain-batch-size", type=int, default=0, help="override the study's pretraining batch size")
     ap.add_argument("--set", action="append", default=[], metavar="TASK.FIELD=VALUE",
                     help="override a training field of one task, e.g. mini-nli.epochs=6 (repeatable)")
     ap.add_argument("--output-root", default="outputs")

@@ -138,6 +138,13 @@ def test_grid_runs_records_failures_resumes_and_reports(workspace):
     outside_plotlyjs = page.replace(get_plotlyjs(), "")
     assert not any(cdn in outside_plotlyjs for cdn in ("cdn.plot.ly", "cdnjs", "unpkg", "jsdelivr", "require"))
     assert "VERDICT: test verdict" in page and bad in page
+    # the timeline says where the wall time went: each cell's start and end, then analysis and report
+    events = [line.split(" ", 1)[1] for line in (out / "logs" / "grid.log").read_text().splitlines()]
+    assert events[0] == "grid 4 of 4 cells to run, 2 workers"
+    for cell_id in good | {bad}:
+        assert any(e.startswith(f"start {cell_id} worker ") for e in events)
+        assert any(e.startswith(f"end {cell_id} worker ") and e.endswith("s") for e in events)
+    assert events[-3:] == ["results collected", "analysis done", f"report {report.report_path}"]
 
     states = {s.cell.id: s.state for s in grid.cell_states(study)}
     assert states == {**dict.fromkeys(good, "done"), bad: "failed", bad_target: "skipped"}

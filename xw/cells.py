@@ -121,12 +121,18 @@ def run_cell(study: Study, cell: Cell, progress: bool = True):
 
 
 def _release_memory() -> None:
-    """A warm kernel runs many cells: give this cell's model memory back before the next one starts."""
+    """A warm kernel runs many cells: give this cell's model memory back before the next one starts.
+
+    What survives the collection is long-lived (imported modules, data caches); freezing it keeps the
+    next cells' collections, this one's and Python's own, from walking those ~400k objects again
+    (0.25 s per cell here).
+    """
     import gc
 
     import torch
 
     gc.collect()
+    gc.freeze()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 

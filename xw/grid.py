@@ -14,6 +14,8 @@ On disk, under ``outputs/<study>/``:
 - ``failed/<cell>.json`` — why a cell failed or was skipped (removed when it later succeeds);
 - ``running/<cell>`` — present while the grid runs the cell (read by ``xw status``);
 - ``logs/<cell>.log`` — papermill's log of the cell, to follow a long cell with ``tail -f``;
+- ``logs/grid.log`` — the run's timeline: when each cell started and ended on which worker, the
+  analysis and the report (where the wall time of a run went);
 - ``.lock`` — flock held by the running grid (xw.lock): a second grid on the study refuses to start.
 
 ``executor: local`` runs the cells in ``workers`` processes here, each worker slot pinned to one GPU
@@ -74,6 +76,17 @@ def logs_dir(study: Study) -> Path:
 
 def report_path(study: Study) -> Path:
     return study.output_dir / "report.html"
+
+
+_TIMELINE_LOCK = threading.Lock()
+
+
+def timeline(study: Study, event: str) -> None:
+    """One line of ``logs/grid.log``: the wall-clock time and the event."""
+    path = logs_dir(study) / "grid.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _TIMELINE_LOCK, open(path, "a") as log:
+        log.write(f"{now()} {event}\n")
 
 
 def record_failure(study: Study, cell: Cell, error: str, *, stage: str, notebook: Path | None = None,
@@ -744,6 +757,7 @@ def _run_local(study: Study, workers: int, notebooks_dir: Path, kernel: str, pro
     _STOPPING.clear()
 
     grid, todo, report = plan_grid(study, notebooks_dir)
+    timeline(study, f"grid {len(todo)} of {len(grid)} cells to run, {workers} workers")
     todo_ids = {c.id for c in todo}
     openers = pretraining_openers(study, todo)
     unopened = [s.name for s in study.ladder if s.name not in openers and needs_pretraining(study, s)]
@@ -759,9 +773,12 @@ def _run_local(study: Study, workers: int, notebooks_dir: Path, kernel: str, pro
 
     def run_one(cell: Cell) -> NotebookRun:
         slot = slots.get()  # one per pool thread, so never waits
+        started = time.perf_counter()
+        timeline(study, f"start {cell.id} worker {slot}")
         try:
             return run_cell_notebook(study, cell, notebooks_dir, kernel, worker_env(env, slot, gpus), warm.get(slot))
         finally:
+            timeline(study, f"end {cell.id} worker {slot} {time.perf_counter() - started:.1f}s")
             slots.put(slot)
 
     bar = tqdm(total=len(grid), initial=len(report.already_done), desc=f"grid {study.name}", unit="cell",
@@ -831,8 +848,10 @@ def _run_local(study: Study, workers: int, notebooks_dir: Path, kernel: str, pro
         raise
     finally:
         bar.close()
-    for worker in warm.values():  # before the pool's threads end: a worker dies with its starting thread
+    for slot, worker in warm.items():  # before the pool's threads end: a worker dies with its starting thread
+        started = time.perf_counter()
         worker.close()
+        timeline(study, f"closed worker {slot} {time.perf_counter() - started:.1f}s")
     pool.shutdown(wait=True)
 
     _finish(study, report, notebooks_dir, kernel, env, grid, gain_measure, export_report)
@@ -853,6 +872,7 @@ def _finish(study: Study, report: GridReport, notebooks_dir: Path, kernel: str, 
     analysis_out = executed_dir(study) / ANALYSIS_NOTEBOOK
     if report.analysis_error is None and not analysis_src.is_file():
         report.analysis_error = f"analysis notebook {analysis_src} not found"
+    timeline(study, "results collected")
     if report.analysis_error is None:
         parameters: dict[str, Any] = {"results_path": str(report.results_path)}
         if gain_measure is not None:
@@ -868,6 +888,7 @@ def _finish(study: Study, report: GridReport, notebooks_dir: Path, kernel: str, 
             report.verdict = find_verdict(analysis_out)
         if report.verdict is None and report.analysis_error is None:
             report.analysis_error = f"the analysis notebook printed no line starting with {VERDICT_PREFIX!r}"
+        timeline(study, f"analysis {'done' if run.ok else 'failed'}")
 
     cell_notebooks = [executed_dir(study) / f"{c.id}.ipynb" for c in grid]
     notebooks = ([report.analysis_notebook] if report.analysis_notebook else []) + [
@@ -875,6 +896,7 @@ def _finish(study: Study, report: GridReport, notebooks_dir: Path, kernel: str, 
     report.report_path = export_report(study, notebooks, report_path(study),
                                        answer_first=report.analysis_notebook is not None,
                                        notice=report.analysis_error or "")
+    timeline(study, f"report {report.report_path}")
 
 
 @dataclass(frozen=True)
