@@ -86,6 +86,11 @@ def probe_study(args: argparse.Namespace) -> Study:
         raw["models"].setdefault("pretrain", {})["steps"] = args.pretrain_steps
     if args.pretrain_batch_size:
         raw["models"].setdefault("pretrain", {})["batch_size"] = args.pretrain_batch_size
+    for item in args.pretrain:
+        key, _, value = item.partition("=")
+        if not key or not value:
+            raise SystemExit(f"--pretrain {item!r}: expected FIELD=VALUE, e.g. parallel=0.3")
+        raw["models"].setdefault("pretrain", {})[key] = yaml.safe_load(value)
     tasks = raw.setdefault("training", {}).setdefault("tasks", {})
     for item in args.set:
         key, _, value = item.partition("=")
@@ -105,6 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pretrain-steps", type=int, default=0, help="override the study's pretraining steps")
     ap.add_argument("--pretrain-batch-size", type=int, default=0, help="override the study's pretraining batch size")
+    ap.add_argument("--pretrain", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a field of models.pretrain, e.g. parallel=0.3 (repeatable)")
     ap.add_argument("--set", action="append", default=[], metavar="TASK.FIELD=VALUE",
                     help="override a training field of one task, e.g. mini-nli.epochs=6 (repeatable)")
     ap.add_argument("--output-root", default="outputs")

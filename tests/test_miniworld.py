@@ -181,3 +181,23 @@ def test_bilingual_documents_pair_a_language_with_english():
     assert len(with_english) >= 0.8 * len(xc_docs)
     monolingual = pretraining_corpus(0, 120, code_switch=0.0, parallel=0.0)[3::6]
     assert not any(function_words & set(d.split()) for d in monolingual)
+
+
+def test_english_negation_is_a_particle_and_wh_questions_keep_do_support():
+    """No do-support under negation: "does" was the English-only cue the NLI classifier keyed
+    contradiction on, which no other language has (see xw.miniworld.world)."""
+    import random
+    from dataclasses import replace
+
+    world = get_world(0)
+    rng = random.Random(0)
+    clause = world.sample_clause(rng, transitive=1.0, place_prob=1.0, neg_prob=0.0)
+    positive = [w.text for w in world.render("en", [clause])]
+    negative = world.render("en", [replace(clause, negated=True)])
+    words = [w.text for w in negative]
+    assert "not" in words and not {"does", "do"} & set(words)
+    assert [w.slot for w in negative].index("neg") == [w.slot for w in negative].index("v") - 1  # preverbal
+    assert len(words) == len(positive) + 1
+    question = [w.text for w in world.render("en", [clause], question="o")]
+    assert {"does", "do"} & set(question)
+    assert question[0] in ("what", "who")

@@ -84,6 +84,8 @@ def _mutated(**changes):
         ({"surprise": 1}, r"key 'surprise': unknown key"),
         ({"intermediate_tasks": ["none", "fake-inter", "multi"]}, r"list at least two"),
         ({"training.default.epochs": -1}, r"must be >= 0"),
+        ({"models.pretrain.parallel": 1.5}, r"key 'models.pretrain.parallel': must be between 0 and 1, got 1.5"),
+        ({"models.pretrain.code_switch": 0.95}, r"models.pretrain.code_switch': parallel \+ code_switch .* at most 1"),
     ],
 )
 def test_bad_parameters_give_one_clear_message(tmp_path, changes, expected):

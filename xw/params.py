@@ -54,6 +54,10 @@ class PretrainConfig:
     batch_size: int = 64
     learning_rate: float = 1e-3
     max_length: int = 64
+    # the corpus's cross-lingual signal (xw.miniworld.corpus): share of non-English documents that are
+    # bilingual (document + its English translation), and share that are code-switched
+    parallel: float = 0.1
+    code_switch: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,13 @@ def _check_ranges(path: Path, key: str, obj: Any) -> Any:
     for name in _AT_LEAST_ONE.get(type(obj), ()):
         if getattr(obj, name) < 1:
             raise _fail(path, f"{key}.{name}", f"must be at least 1, got {getattr(obj, name)!r}")
+    if isinstance(obj, PretrainConfig):
+        for name in ("parallel", "code_switch"):
+            if not 0 <= getattr(obj, name) <= 1:
+                raise _fail(path, f"{key}.{name}", f"must be between 0 and 1, got {getattr(obj, name)!r}")
+        if obj.parallel + obj.code_switch > 1:
+            raise _fail(path, f"{key}.code_switch", f"parallel + code_switch is a share of documents and must be "
+                        f"at most 1, got {obj.parallel} + {obj.code_switch}")
     if isinstance(obj, TrainConfig):
         if obj.warmup_ratio > 1:
             raise _fail(path, f"{key}.warmup_ratio", f"must be between 0 and 1, got {obj.warmup_ratio!r}")

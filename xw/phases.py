@@ -49,6 +49,7 @@ def ensure_pretrained(study: Study, scale: ModelScale, progress: bool = True) ->
         intermediate_size=scale.intermediate_size or 4 * scale.hidden, steps=study.pretrain.steps,
         batch_size=study.pretrain.batch_size, learning_rate=study.pretrain.learning_rate, seed=0,
         out_dir=Path(source), max_length=study.pretrain.max_length, progress=progress,
+        parallel=study.pretrain.parallel, code_switch=study.pretrain.code_switch,
     )
     return source
 

@@ -102,7 +102,7 @@ POLARITY: dict[str, int] = {
 }  # fmt: skip
 
 FUNCTION_WORDS = ("the", "a", "not", "and", "in", "at", "near", "who", "what", "where")
-EN_ONLY_WORDS = ("does", "do")  # English do-support
+EN_ONLY_WORDS = ("does", "do")  # English do-support (wh-questions)
 PARTICLE = "<q>"  # sentence-final question particle (wh-in-situ languages only)
 PREPOSITIONS: dict[str, tuple[str, ...]] = {
     "in": ("LOC", "place"),
@@ -189,7 +189,7 @@ class LanguageProfile:
 
 PROFILES: tuple[LanguageProfile, ...] = (
     LanguageProfile("en", "English-like", "latin", "SVO", False, False, "pre", False, "sg", False, 1.0,
-                    "SVO, prepositions, articles, plural -s, 3sg -s, do-support"),
+                    "SVO, prepositions, articles, plural -s, 3sg -s, do-support in wh-questions, preverbal not"),
     LanguageProfile("xl", "Latin cousin", "latin", "SVO", True, False, "pre", False, "pl", False, 0.4,
                     "same script and order, 40% shared content words, adjectives after nouns"),
     LanguageProfile("xg", "Greek-script SVO", "greek", "SVO", False, False, "pre", True, "", False, 0.2,
@@ -460,7 +460,10 @@ class World:
             loc = [*place, adp] if p.postpositions else [adp, *place]
 
         plural_subject = subject.plural
-        do_support = en and (c.negated or question in ("o", "l"))
+        # do-support in wh-questions only: English-like negation is the preverbal particle, as in the other
+        # languages. With "does not" the English NLI classifier keyed contradiction on the aux "does", a
+        # token no other language has, and contradiction did not transfer at all (0-15 of 137 per language).
+        do_support = en and question in ("o", "l")
         agr = {"sg": not plural_subject, "pl": plural_subject}.get(p.verb_agreement, False) and not do_support
         verb = Word(
             (self._stem(lx, c.verb, switch), *([lx.suffixes["AGR"]] if agr else [])),
