@@ -201,3 +201,5 @@ def test_english_negation_is_a_particle_and_wh_questions_keep_do_support():
     question = [w.text for w in world.render("en", [clause], question="o")]
     assert {"does", "do"} & set(question)
     assert question[0] in ("what", "who")
+    negated_question = [w.text for w in world.render("en", [replace(clause, negated=True)], question="o")]
+    assert sum(w in ("does", "do") for w in negated_question) == 1 and "not" in negated_question

@@ -478,13 +478,13 @@ class World:
         )
         neg = Word((self._stem(lx, "not", switch),), "PART", slot="neg", clause=ci) if c.negated else None
 
-        vgroup = [w for w in (aux if c.negated else None, neg, verb) if w is not None]
+        vgroup = [w for w in (neg, verb) if w is not None]  # the aux only ever goes with the fronted wh-word
         parts = {"S": subj, "V": vgroup, "O": obj, "L": loc}
         order = {"SVO": "SVOL", "SOV": "SLOV", "VSO": "VSOL"}[_clause_order(p, c)]
         if question and not p.wh_in_situ:  # front the wh constituent
             gap = {"s": "S", "o": "O", "l": "L"}[question]
             front = parts.pop(gap)
-            if en and do_support:
+            if do_support:
                 front = front + [aux]  # "what does Anna read ?"
             return front + [w for k in order if k in parts for w in parts[k]]
         return [w for k in order for w in parts[k]]
