@@ -79,25 +79,32 @@ def margin_in_standard_errors(score: float, chance: float, n: int) -> float:
     return (score - chance) / (100.0 * math.sqrt(p * (1 - p) / n))
 
 
+def _assignment(item: str, flag: str, example: str) -> tuple[str, object]:
+    """``KEY=VALUE`` from the command line, the value read as YAML (``6`` an int, ``5e-4`` a float)."""
+    key, _, value = item.partition("=")
+    if not key or not value:
+        raise SystemExit(f"{flag} {item!r}: expected {example}")
+    return key, yaml.safe_load(value)
+
+
 def probe_study(args: argparse.Namespace) -> Study:
     raw = yaml.safe_load(Path(args.study).read_text())
     raw["study"] = f"{raw['study']}-probe"
+    pretrain = raw["models"].setdefault("pretrain", {})
     if args.pretrain_steps:
-        raw["models"].setdefault("pretrain", {})["steps"] = args.pretrain_steps
+        pretrain["steps"] = args.pretrain_steps
     if args.pretrain_batch_size:
-        raw["models"].setdefault("pretrain", {})["batch_size"] = args.pretrain_batch_size
+        pretrain["batch_size"] = args.pretrain_batch_size
     for item in args.pretrain:
-        key, _, value = item.partition("=")
-        if not key or not value:
-            raise SystemExit(f"--pretrain {item!r}: expected FIELD=VALUE, e.g. parallel=0.3")
-        raw["models"].setdefault("pretrain", {})[key] = yaml.safe_load(value)
+        key, value = _assignment(item, "--pretrain", "FIELD=VALUE, e.g. parallel=0.3")
+        pretrain[key] = value
     tasks = raw.setdefault("training", {}).setdefault("tasks", {})
     for item in args.set:
-        key, _, value = item.partition("=")
+        key, value = _assignment(item, "--set", "TASK.FIELD=VALUE, e.g. mini-nli.epochs=6")
         task, _, field = key.partition(".")
-        if not field or not value:
+        if not field:
             raise SystemExit(f"--set {item!r}: expected TASK.FIELD=VALUE, e.g. mini-nli.epochs=6")
-        tasks.setdefault(task, {})[field] = yaml.safe_load(value)
+        tasks.setdefault(task, {})[field] = value
     return study_from_dict(raw, Path(args.study), args.output_root)
 
 
