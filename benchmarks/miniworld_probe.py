@@ -32,7 +32,8 @@ import yaml  # noqa: E402
 from xw import metrics  # noqa: E402
 from xw.cells import Cell, run_cell  # noqa: E402
 from xw.data import data_config, load_examples, load_retrieval  # noqa: E402
-from xw.params import NONE, Study, study_from_dict  # noqa: E402
+from xw.params import NONE, Study  # noqa: E402
+from xw.study import study_from_dict  # noqa: E402
 from xw.tasks import get_task, with_label_names  # noqa: E402
 
 

@@ -58,3 +58,16 @@ def tiny_tokenizer(tiny_checkpoint):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(tiny_checkpoint)
+
+
+def two_scale_mini_study(tmp_path: Path):
+    """A mini-world study of two scales (small 1x16, big 2x32), two seeds, nothing pretrained under tmp_path:
+    what the scheduler's ordering tests run on."""
+    from xw.study import study_from_dict
+
+    raw = {"study": "order", "data": {"source": "miniworld"},
+           "models": {"family": "mini-xlmr", "ladder": [
+               {"name": "small", "layers": 1, "hidden": 16, "heads": 2},
+               {"name": "big", "layers": 2, "hidden": 32, "heads": 2}]},
+           "intermediate_tasks": ["mini-entail", "none"], "target_tasks": ["mini-pos"], "seeds": [0, 1]}
+    return study_from_dict(raw, tmp_path / "order.yaml", tmp_path / "outputs")

@@ -26,12 +26,13 @@ import psutil
 import pytest
 import yaml
 
-from xw import checkpoints, cli, grid
-from xw.cells import expand_grid, result_path
+from xw import checkpoints, cli, grid, layout, ledger
+from xw.cells import expand_grid
 from xw.errors import DataNotFoundError
+from xw.layout import result_path
 from xw.lock import LockHeld
-from xw.params import load_study
 from xw.results import COLUMNS
+from xw.study import load_study
 from xw.tasks import TaskSpec, all_tasks, register
 
 TESTS = Path(__file__).resolve().parent
@@ -94,7 +95,7 @@ CELL_BODY = f"""import sys
 sys.path.insert(0, {str(TESTS)!r})
 import test_faults  # noqa: F401 - registers the fake and fault tasks in this kernel
 from xw.cells import Cell, run_cell
-from xw.params import load_study
+from xw.study import load_study
 
 study = load_study(study_path, output_root)
 cell = Cell("target" if target else "intermediate", scale, intermediate, int(seed), target or None)
@@ -159,8 +160,8 @@ def assert_clean(study) -> None:
     assert list(rows.columns) == COLUMNS and rows["value"].notna().all(), "partial result rows"
     for path in (study.output_dir / "cells").glob("*.csv"):  # every cell file is whole
         assert list(pd.read_csv(path).columns) == COLUMNS
-    assert not list(grid.running_dir(study).glob("*")), "stale running markers"
-    assert not list(grid.executed_dir(study).glob(".*")), "temp notebooks left behind"
+    assert not list(layout.running_dir(study).glob("*")), "stale running markers"
+    assert not list(layout.executed_dir(study).glob(".*")), "temp notebooks left behind"
     assert not [p for p in (study.output_root / "_cache").rglob(".*") if p.is_dir()], "temp checkpoint folders"
 
 
@@ -233,7 +234,7 @@ def test_cells_that_raise_are_recorded_and_the_grid_goes_on(tmp_path, tiny_check
     assert_clean(study)
     assert len(table(study)) == sum(len(pd.read_csv(result_path(study, c))) for c in expand_grid(study)
                                     if c.id in good)
-    states = {s.cell.id: s.state for s in grid.cell_states(study)}
+    states = {s.cell.id: s.state for s in ledger.cell_states(study)}
     assert [cid for cid, state in states.items() if state == "failed"] == list(expected)
 
 
@@ -255,7 +256,7 @@ def test_kill_9_of_a_kernel_and_of_a_worker_then_resume(tmp_path, tiny_checkpoin
         kernel_a = wait_for(lambda: reached(flags, "fault-hang-a"), 180, "cell a to reach its loader")[0]
         kernel_b = wait_for(lambda: reached(flags, "fault-hang-b"), 180, "cell b to reach its loader")[0]
         worker_b = psutil.Process(kernel_b).parent().pid
-        assert "xw.grid" in " ".join(psutil.Process(worker_b).cmdline())
+        assert "xw.execution.child" in " ".join(psutil.Process(worker_b).cmdline())
         os.kill(kernel_a, signal.SIGKILL)  # as the OOM killer would
         os.kill(worker_b, signal.SIGKILL)
         runner.join(240)
@@ -316,7 +317,7 @@ def test_kill_9_of_the_whole_grid_lock_and_half_written_checkpoint(tmp_path, tin
         if proc.poll() is None:
             proc.kill()
     cell = "intermediate__s__fault-hang-a__seed0"
-    states = {s.cell.id: s for s in grid.cell_states(study)}
+    states = {s.cell.id: s for s in ledger.cell_states(study)}
     assert states[cell].state == "pending" and "stale marker" in states[cell].note
     # a non-atomic writer killed mid-save (or a copy cut short): weights without the completion marker
     ckpt.mkdir(parents=True)

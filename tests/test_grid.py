@@ -18,16 +18,19 @@ from pathlib import Path  # noqa: E402
 import nbformat  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from conftest import two_scale_mini_study  # noqa: E402
 from nbformat.v4 import new_code_cell, new_notebook  # noqa: E402
 from plotly.offline import get_plotlyjs  # noqa: E402
 
 import xw.cells  # noqa: E402
 import xw.checkpoints  # noqa: E402
-from xw import cli, grid  # noqa: E402
-from xw.params import study_from_dict  # noqa: E402
+from xw import cli, grid, layout, ledger, scheduler  # noqa: E402
+from xw.execution.kernel import ensure_kernel  # noqa: E402
+from xw.execution.notebook import execute_notebook  # noqa: E402
 from xw.report import drop_plotlyjs_bundles, export_report, external_scripts  # noqa: E402
 from xw.results import COLUMNS  # noqa: E402
-from xw.tasks import base as task_base  # noqa: E402
+from xw.study import study_from_dict  # noqa: E402
+from xw.tasks import TaskSpec, override  # noqa: E402
 
 KERNEL_META = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
                "language_info": {"name": "python"}}
@@ -78,12 +81,18 @@ def _notebook(path: Path, parameters: str, body: str) -> None:
 
 
 @pytest.fixture()
-def workspace(tmp_path, monkeypatch):
+def grid_tasks():
+    """The study's two tasks, registered for the test only."""
+    specs = [TaskSpec(name=name, kind="classification", family="classification", role=role,
+                      languages=("en",), metric="accuracy", loader=lambda *a: None)
+             for name, role in (("fake-int", "intermediate"), ("fake-cls", "target"))]
+    with override(*specs):
+        yield specs
+
+
+@pytest.fixture()
+def workspace(tmp_path, monkeypatch, grid_tasks):
     """A study of 4 cells (2 intermediate x 1 target, 1 scale, 1 seed) and its throwaway notebooks."""
-    for name, role in (("fake-int", "intermediate"), ("fake-cls", "target")):
-        spec = task_base.TaskSpec(name=name, kind="classification", family="classification", role=role,
-                                  languages=("en",), metric="accuracy", loader=lambda *a: None)
-        monkeypatch.setitem(task_base._REGISTRY, name, spec)
     monkeypatch.setattr(xw.cells, "prepare_models", lambda study, workers=1: None)
     raw = {"study": "gridtest", "models": {"ladder": [{"name": "s", "hub": "fake/model"}]},
            "intermediate_tasks": ["none", "fake-int"], "target_tasks": ["fake-cls"], "seeds": [0],
@@ -146,14 +155,14 @@ def test_grid_runs_records_failures_resumes_and_reports(workspace):
         assert any(e.startswith(f"end {cell_id} worker ") and e.endswith("s") for e in events)
     assert events[-3:] == ["results collected", "analysis done", f"report {report.report_path}"]
 
-    states = {s.cell.id: s.state for s in grid.cell_states(study)}
+    states = {s.cell.id: s.state for s in ledger.cell_states(study)}
     assert states == {**dict.fromkeys(good, "done"), bad: "failed", bad_target: "skipped"}
 
     # the failed cell is fixed by hand (as `xw run-cell` would); the re-run skips every done cell,
     # drops the stale failure record, runs only the previously skipped target and removes its record
-    rows = pd.read_csv(xw.cells.result_path(study, xw.cells.Cell("intermediate", "s", "none", 0)))
+    rows = pd.read_csv(layout.result_path(study, xw.cells.Cell("intermediate", "s", "none", 0)))
     rows.assign(intermediate_task="fake-int").to_csv(
-        xw.cells.result_path(study, xw.cells.Cell("intermediate", "s", "fake-int", 0)), index=False)
+        layout.result_path(study, xw.cells.Cell("intermediate", "s", "fake-int", 0)), index=False)
     report2 = grid.run_grid(study, notebooks_dir=notebooks, progress=False)
     assert sorted(report2.already_done) == sorted(good | {bad})
     assert [r[0] for r in _runs(tmp_path)[len(runs):]] == [bad_target]
@@ -165,9 +174,9 @@ def test_grid_runs_records_failures_resumes_and_reports(workspace):
 def test_timeout_kills_the_notebook(tmp_path):
     nb = tmp_path / "slow.ipynb"
     _notebook(nb, "x = 1", "import time\ntime.sleep(60)")
-    run = grid.execute_notebook(nb, tmp_path / "out" / "slow.ipynb", {}, cwd=tmp_path,
-                                kernel_name=grid.ensure_kernel(), start_timeout=60, execution_timeout=2,
-                                log=tmp_path / "slow.log")
+    run = execute_notebook(nb, tmp_path / "out" / "slow.ipynb", {}, cwd=tmp_path,
+                           kernel_name=ensure_kernel(), start_timeout=60, execution_timeout=2,
+                           log=tmp_path / "slow.log")
     assert not run.ok and run.stage == "timeout" and "cell_timeout" in run.error
     assert (tmp_path / "out" / "slow.ipynb").is_file()
 
@@ -175,7 +184,7 @@ def test_timeout_kills_the_notebook(tmp_path):
 def test_ensure_kernel_runs_this_interpreter():
     from jupyter_client.kernelspec import KernelSpecManager
 
-    argv0 = KernelSpecManager().get_kernel_spec(grid.ensure_kernel()).argv[0]
+    argv0 = KernelSpecManager().get_kernel_spec(ensure_kernel()).argv[0]
     assert argv0 in ("python", "python3") or Path(argv0).parent == Path(sys.executable).parent
 
 
@@ -233,20 +242,15 @@ def test_cli_grid_with_a_relative_output_root(workspace, monkeypatch, capsys):
 def test_mini_scales_are_pretrained_by_their_first_cell_largest_first(tmp_path, monkeypatch):
     """No worker idles while the largest scale pretrains: each mini scale's 'none' cell pretrains it,
     the scale's other intermediate cells wait for that one, and bigger scales are dispatched first."""
-    raw = {"study": "order", "data": {"source": "miniworld"},
-           "models": {"family": "mini-xlmr", "ladder": [
-               {"name": "small", "layers": 1, "hidden": 16, "heads": 2},
-               {"name": "big", "layers": 2, "hidden": 32, "heads": 2}]},
-           "intermediate_tasks": ["mini-entail", "none"], "target_tasks": ["mini-pos"], "seeds": [0, 1]}
-    study = study_from_dict(raw, tmp_path / "order.yaml", tmp_path / "outputs")
+    study = two_scale_mini_study(tmp_path)
     cells = xw.cells.expand_grid(study)
-    openers = grid.pretraining_openers(study, cells)
+    openers = scheduler.pretraining_openers(study, cells)
     assert {scale: cell.id for scale, cell in openers.items()} == {
         "small": "intermediate__small__none__seed0", "big": "intermediate__big__none__seed0"}
-    cost = grid.scale_cost(study)
+    cost = scheduler.scale_cost(study)
     assert cost["big"] > cost["small"]
     # once a scale is pretrained it needs no opener
     pretrained = str(xw.checkpoints.pretrained_source(study, study.scale("small")))
     original = xw.checkpoints.is_complete
     monkeypatch.setattr(xw.checkpoints, "is_complete", lambda path: str(path) == pretrained or original(path))
-    assert set(grid.pretraining_openers(study, cells)) == {"big"}
+    assert set(scheduler.pretraining_openers(study, cells)) == {"big"}

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from xw.errors import TrainingError
-from xw.evaluate import evaluate_examples, qa_predictions
+from xw.evaluate import evaluate_examples
 from xw.featurize import IGNORE, collate, featurize, length_grouped_batches
+from xw.kinds.qa import qa_predictions
 from xw.models import build_head_model, encoder_of, share_encoder
 from xw.params import TrainConfig
 from xw.retrieval import margin_scores, tatoeba

@@ -10,7 +10,7 @@ from xw import checkpoints
 from xw.cells import Cell, run_cell
 from xw.errors import DataNotFoundError, XWError
 from xw.models import build_head_model
-from xw.params import load_study
+from xw.study import load_study
 from xw.tasks import DataConfig, TaskSpec, get_task, label_names_of, with_label_names
 
 CCG_TRAIN = [("the cat sees a dog .", "NP/N N (S[dcl]\\NP)/NP NP/N N ."),

@@ -12,9 +12,10 @@ from transformers import AutoTokenizer  # noqa: E402
 
 from xw.errors import DataNotFoundError  # noqa: E402
 from xw.miniworld.corpus import pretraining_corpus  # noqa: E402
+from xw.miniworld.profiles import LANGUAGES, PROFILE  # noqa: E402
 from xw.miniworld.tasks import INTERMEDIATE, NON_ENGLISH, TASKS  # noqa: E402
 from xw.miniworld.tokenizer import build_tokenizer  # noqa: E402
-from xw.miniworld.world import LANGUAGES, PROFILE, World, get_world  # noqa: E402
+from xw.miniworld.world import World, get_world  # noqa: E402
 from xw.tasks import DataConfig, RetrievalSet, all_tasks, get_task  # noqa: E402
 
 DC = DataConfig(world_seed=0)
@@ -185,7 +186,7 @@ def test_bilingual_documents_pair_a_language_with_english():
 
 def test_english_negation_is_a_particle_and_wh_questions_keep_do_support():
     """No do-support under negation: "does" was the English-only cue the NLI classifier keyed
-    contradiction on, which no other language has (see xw.miniworld.world)."""
+    contradiction on, which no other language has (see xw.miniworld.grammar)."""
     import random
     from dataclasses import replace
 

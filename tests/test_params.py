@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from xw.errors import ParameterError
-from xw.params import load_study
+from xw.study import load_study
 from xw.tasks import TaskSpec, register
 
 register(TaskSpec(name="fake-inter", kind="classification", family="classification", role="intermediate",
@@ -108,3 +108,26 @@ def test_missing_file_and_missing_data_root(tmp_path):
     data["models"]["ladder"] = [{"name": "base", "hub": "xlm-roberta-base"}]
     with pytest.raises(ParameterError, match=r"data folder .*no-data does not exist; run XTREME's scripts/download_data.sh"):
         load_study(write(tmp_path, data))
+
+
+def test_data_options_reach_the_loaders_and_are_checked(tmp_path):
+    """data.options is passed to every loader (mini-world split sizes here); a name the source's loaders do
+    not read, a wrong type or an impossible value fails at load, naming the key."""
+    from xw.data import data_config, load_examples
+    from xw.tasks import get_task
+
+    raw = {**VALID, "data": {"source": "miniworld", "world_seed": 0, "options": {"train_size": 60}}}
+    study = load_study(write(tmp_path, raw))
+    assert data_config(study).options == {"train_size": 60}
+    assert len(load_examples(study, get_task("mini-pos"), "train", "en")) == 60
+    for options, key, message in (({"train_sise": 60}, "data.options.train_sise", "unknown option"),
+                                  ({"train_size": "many"}, "data.options.train_size", "expected an integer"),
+                                  ({"train_size": 0}, "data.options.train_size", "at least 1"),
+                                  ([1, 2], "data.options", "expected a mapping")):
+        raw = {**VALID, "data": {"source": "miniworld", "options": options}}
+        with pytest.raises(ParameterError, match=rf"key '{key}': .*{message}"):
+            load_study(write(tmp_path, raw))
+    raw = {**VALID, "data": {"source": "local", "root": str(tmp_path), "options": {"dev_train_fraction": 1.5}},
+           "models": {"family": "x", "ladder": [{"name": "s", "path": str(tmp_path)}]}}
+    with pytest.raises(ParameterError, match=r"key 'data.options.dev_train_fraction': must be between 0 and 1"):
+        load_study(write(tmp_path, raw))

@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 
 from xw.cells import expand_grid
 from xw.errors import ParameterError
-from xw.params import Study, load_study, study_from_dict
+from xw.params import Study
+from xw.study import load_study, study_from_dict
 
 PATH = Path("fuzz/study.yaml")
 # XW_FUZZ_EXAMPLES=5000 for a long hunt; the default keeps the file at a few seconds

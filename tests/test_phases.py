@@ -9,8 +9,8 @@ from conftest import make_encoder_checkpoint
 
 from xw import checkpoints
 from xw.cells import Cell, dependency, expand_grid, is_done, run_cell
-from xw.params import load_study
 from xw.results import COLUMNS, collect
+from xw.study import load_study
 
 
 def _study(tmp_path, ladder):
@@ -62,6 +62,44 @@ def test_multi_task_checkpoint_and_baseline(tmp_path, tiny_checkpoint):
     assert checkpoints.is_complete(path)
     baseline = run_cell(study, Cell("intermediate", "s", "none", 0), progress=False)
     assert set(baseline.intermediate_task) == {"none"}
+
+
+def test_multi_cell_records_the_config_it_trained_with(tmp_path, tiny_checkpoint, monkeypatch):
+    """'multi' trains one loop over all members: with training.tasks.multi, the loop config; each member's
+    own config caps and featurises its examples. The rows record exactly that, and the cache key moves
+    with it (before Study.intermediate_recipe, the loop ran study.training while key and rows named the
+    members' configs)."""
+    import json
+
+    import xw.phases
+
+    raw = fake_tasks.study_dict({"s": str(tiny_checkpoint)})
+    raw["training"]["tasks"] = {"multi": {"learning_rate": 7e-4, "epochs": 1},
+                                "fake-colour": {"max_train_examples": 40}}
+    path = tmp_path / "multi.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    study = load_study(path, output_root=tmp_path / "outputs")
+    loops = []
+    original = xw.phases.train
+    monkeypatch.setattr(xw.phases, "train", lambda tasks, config, *a, **k: loops.append(config) or original(
+        tasks, config, *a, **k))
+    rows = run_cell(study, Cell("intermediate", "s", "multi", 0), progress=False)
+
+    assert [(c.learning_rate, c.epochs) for c in loops] == [(7e-4, 1)]
+    recorded = json.loads(rows.hyperparameters.iloc[0])["intermediate"]
+    assert recorded["members"] == ["fake-colour", "fake-nouns"]
+    assert recorded["loop"]["learning_rate"] == 7e-4 and recorded["loop"]["epochs"] == 1
+    assert recorded["member_configs"]["fake-colour"]["max_train_examples"] == 40
+    assert recorded["member_configs"]["fake-nouns"]["max_train_examples"] == 0
+    key = checkpoints.intermediate_dir(study, study.scale("s"), "multi", 0).name
+
+    raw["training"]["tasks"]["multi"]["learning_rate"] = 8e-4  # another loop: another checkpoint
+    path.write_text(yaml.safe_dump(raw))
+    other = load_study(path, output_root=tmp_path / "outputs")
+    assert checkpoints.intermediate_dir(other, other.scale("s"), "multi", 0).name != key
+    target = run_cell(other, Cell("target", "s", "multi", 0, "fake-colour-x"), progress=False)
+    assert json.loads(target.hyperparameters.iloc[0])["intermediate"]["loop"]["learning_rate"] == 8e-4
+    assert [c.learning_rate for c in loops] == [7e-4, 8e-4, raw["training"]["default"]["learning_rate"]]
 
 
 def test_half_written_checkpoint_is_rebuilt(tmp_path, tiny_checkpoint):

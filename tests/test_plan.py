@@ -10,22 +10,27 @@ import pytest
 from nbformat.v4 import new_notebook
 
 from xw import cli, plan
-from xw.cells import result_path
-from xw.grid import executed_dir
-from xw.params import study_from_dict
+from xw.layout import executed_dir, result_path
 from xw.results import COLUMNS
-from xw.tasks import base as task_base
+from xw.study import study_from_dict
+from xw.tasks import TaskSpec, override
 
 EXAMPLES = [{"text": "a b c d", "label": 0}] * 10  # 4 words -> 1.4 * 4 + 2 = 7.6 estimated tokens each
 
 
 @pytest.fixture()
-def study(tmp_path, monkeypatch):
-    for name, role in (("plan-int", "intermediate"), ("plan-cls", "target")):
-        spec = task_base.TaskSpec(name=name, kind="classification", family="classification", role=role,
-                                  languages=("en", "de"), metric="accuracy", label_names=("a", "b"),
-                                  loader=lambda split, language, config: EXAMPLES)
-        monkeypatch.setitem(task_base._REGISTRY, name, spec)
+def plan_tasks():
+    """Two tiny classification tasks, registered for the test only."""
+    specs = [TaskSpec(name=name, kind="classification", family="classification", role=role,
+                      languages=("en", "de"), metric="accuracy", label_names=("a", "b"),
+                      loader=lambda split, language, config: EXAMPLES)
+             for name, role in (("plan-int", "intermediate"), ("plan-cls", "target"))]
+    with override(*specs):
+        yield specs
+
+
+@pytest.fixture()
+def study(tmp_path, plan_tasks):
     raw = {"study": "plantest", "models": {"ladder": [{"name": "base", "hub": "xlm-roberta-base"},
                                                       {"name": "large", "hub": "xlm-roberta-large"}]},
            "intermediate_tasks": ["none", "plan-int"], "target_tasks": ["plan-cls"], "seeds": [0, 1],
@@ -62,12 +67,6 @@ def test_plan_counts_cells_trainings_tokens_and_flops(study):
         assert row["est_gpu_hours"] == pytest.approx(row["train_flops"] / (100e12 * 0.5) / 3600)
         assert row["token_counts"] == "word estimate"  # offline: no tokenizer for the hub ids
     assert table.loc["large", "params"] > 2 * table.loc["base", "params"]
-
-
-def test_qa_windows_and_truncation():
-    assert plan._trained_length(100, "qa", max_length=384, doc_stride=128) == 100
-    assert plan._trained_length(500, "qa", max_length=384, doc_stride=128) == 2 * 384  # two windows
-    assert plan._trained_length(500, "classification", max_length=256, doc_stride=128) == 256
 
 
 def test_cli_plan_prints_the_estimate_then_the_measured_time(study, capsys):

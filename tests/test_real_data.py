@@ -24,7 +24,7 @@ import yaml
 from xw import checkpoints
 from xw.cells import Cell, run_cell
 from xw.errors import DataNotFoundError
-from xw.params import load_study
+from xw.study import load_study
 from xw.tasks import DataConfig, RetrievalSet, get_task
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "xtreme-real"
@@ -371,3 +371,24 @@ def test_loader_row_counts_match_the_files(task):
     pairs = COUNTERS[task]()
     assert pairs and all(n > 0 for n, _ in pairs)
     assert [loaded for loaded, _ in pairs] == [counted for _, counted in pairs]
+
+
+def test_data_options_in_the_study_file_reach_the_loaders(tmp_path):
+    """data.options.dev_train_fraction (XNLI has no English train file locally: its English dev set is split
+    by premise) changes the split a study trains on; before, data_config() dropped the options."""
+    from xw.data import data_config, load_examples
+
+    raw = {"study": "options", "data": {"source": "local", "root": str(REAL)},
+           "models": {"family": "xlm-r", "ladder": [{"name": "tiny", "path": str(tmp_path)}]},
+           "intermediate_tasks": ["none"], "target_tasks": ["xnli"]}
+    sizes = {}
+    for fraction in (None, 0.2):
+        if fraction is not None:
+            raw["data"]["options"] = {"dev_train_fraction": fraction}
+        path = tmp_path / "options.yaml"
+        path.write_text(yaml.safe_dump(raw))
+        study = load_study(path, output_root=tmp_path / "outputs")
+        assert data_config(study).options == ({} if fraction is None else {"dev_train_fraction": fraction})
+        sizes[fraction] = len(load_examples(study, get_task("xnli"), "train", "en"))
+    assert sizes[0.2] == 3 * round(0.2 * 830)  # 830 premises of 3 hypotheses in XNLI's English dev set
+    assert sizes[None] == 3 * round(0.5 * 830)  # the default: half

@@ -59,8 +59,8 @@ def _simulated_study(tmp: Path):
     the runs the simulation dropped, as the grid writes them)."""
     from xw.analysis.simulate import LANGUAGES, Grid, Truth, simulate_results
     from xw.cells import Cell
-    from xw.grid import failed_dir
-    from xw.params import study_from_dict
+    from xw.layout import failed_dir
+    from xw.study import study_from_dict
 
     grid = Grid(intermediates=("mnli", "squad", "hellaswag"), languages=LANGUAGES[:6], seeds=(0, 1, 2))
     results = simulate_results(grid, Truth(slope=0.4), seed=3, study="browser", fail_rate=0.01)
@@ -93,7 +93,7 @@ def built(tmp_path_factory):
     import nbformat
     import papermill
 
-    from xw.grid import ensure_kernel
+    from xw.execution.kernel import ensure_kernel
     from xw.report import export_report
 
     tmp = tmp_path_factory.mktemp("report-browser")
@@ -171,7 +171,7 @@ def test_no_console_errors_and_nothing_from_the_network(browser):
 
 
 def test_summary_comes_first_and_reads_as_the_verdict(built, browser):
-    from xw.grid import find_verdict
+    from xw.ledger import find_verdict
 
     _, executed, _, _ = built
     line = find_verdict(executed)

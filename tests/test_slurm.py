@@ -24,9 +24,11 @@ import pytest
 import test_faults
 from test_faults import KEY, make_study, write_notebook
 
-import xw.slurm
-from xw import cli, grid
+import xw.executors.slurm
+from xw import cli, grid, ledger
 from xw.cells import expand_grid
+from xw.executors import local as local_executor
+from xw.layout import executed_dir
 
 REPO_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -53,13 +55,13 @@ requires_slurm = pytest.mark.skipif(WHY_NO_SLURM is not None, reason=str(WHY_NO_
 
 
 def test_local_worker_slots_are_pinned_round_robin(monkeypatch):
-    assert grid.worker_env({"A": "1"}, 3, []) == {"A": "1", "XW_WORKER_SLOT": "3"}  # CPU: nothing pinned
-    pinned = [grid.worker_env({}, slot, ["0", "1"])["CUDA_VISIBLE_DEVICES"] for slot in range(5)]
+    assert local_executor.worker_env({"A": "1"}, 3, []) == {"A": "1", "XW_WORKER_SLOT": "3"}  # CPU: nothing pinned
+    pinned = [local_executor.worker_env({}, slot, ["0", "1"])["CUDA_VISIBLE_DEVICES"] for slot in range(5)]
     assert pinned == ["0", "1", "0", "1", "0"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")  # the grid's own share of the GPUs is what it hands out
-    assert grid.visible_gpus() == ["2", "3"]
+    assert local_executor.visible_gpus() == ["2", "3"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert grid.visible_gpus() == []
+    assert local_executor.visible_gpus() == []
 
 
 @pytest.fixture()
@@ -104,7 +106,7 @@ def _comparable(table: pd.DataFrame) -> pd.DataFrame:
 @requires_slurm
 @pytest.mark.slow
 def test_slurm_grid_equals_local_grid_and_resumes(tmp_path, tiny_checkpoint, flags, monkeypatch, capsys):
-    monkeypatch.setattr(xw.slurm, "POLL_S", 1.0)
+    monkeypatch.setattr(xw.executors.slurm, "POLL_S", 1.0)
     slurm = {"cpus_per_task": 1, "mem_gb": 1, "gpus_per_node": 0, "timeout_min": 20}
     layout = dict(intermediate=["none", "fake-colour", "fault-flaky"], targets=["fake-colour-x", "fake-bitext"])
     (flags / "oom").touch()  # fault-flaky runs out of memory until this flag goes
@@ -130,11 +132,11 @@ def test_slurm_grid_equals_local_grid_and_resumes(tmp_path, tiny_checkpoint, fla
     assert not slurm_rows.duplicated(subset=[*KEY, "split"]).any()
     pd.testing.assert_frame_equal(slurm_rows, local_rows, check_exact=False, rtol=0, atol=1e-9)
     # the same artefacts as a local run: executed notebooks, failure record with its notebook
-    assert sorted(p.name for p in grid.executed_dir(on_slurm).glob("*.ipynb")) == sorted(
-        p.name for p in grid.executed_dir(local).glob("*.ipynb"))
-    record = grid.read_failures(on_slurm)[flaky]
+    assert sorted(p.name for p in executed_dir(on_slurm).glob("*.ipynb")) == sorted(
+        p.name for p in executed_dir(local).glob("*.ipynb"))
+    record = ledger.read_failures(on_slurm)[flaky]
     assert record["stage"] == "execution" and Path(record["notebook"]).is_file()
-    assert grid.read_failures(on_slurm)[flaky_target]["skipped"] is True
+    assert ledger.read_failures(on_slurm)[flaky_target]["skipped"] is True
     # Slurm ordered the jobs: targets after their intermediate (afterok), the analysis after all (afterany);
     # the failed intermediate's target was cancelled by Slurm, never run
     jobs = {cell: _scontrol(job) for cell, job in report.jobs.items()}

@@ -20,7 +20,9 @@ from datasets import ClassLabel, Dataset, Features, List, Sequence, Value  # noq
 from xw import metrics  # noqa: E402
 from xw.errors import DataNotFoundError, XWError  # noqa: E402
 from xw.tasks import DataConfig, RetrievalSet, all_tasks, get_task  # noqa: E402
-from xw.xtreme import hub, local  # noqa: E402
+from xw.xtreme import hub_mappings  # noqa: E402
+from xw.xtreme.canonical import UPOS_LABELS  # noqa: E402
+from xw.xtreme.local_intermediate import ccg_label_names  # noqa: E402
 
 REAL = Path(os.environ.get("XW_XTREME_REAL", Path(__file__).resolve().parents[2] / "shared" / "data" / "xtreme-real"))
 TARGETS = ("xnli", "pawsx", "udpos", "panx", "xquad", "mlqa", "tydiqa", "bucc2018", "tatoeba")
@@ -181,7 +183,7 @@ def test_intermediate_tasks_locally(real):
 def test_map_xnli_filters_language_and_maps_string_labels():
     ds = Dataset.from_dict({"language": ["en", "de", "de"], "sentence1": ["a", "b", "c"],
                             "sentence2": ["x", "y", "z"], "gold_label": ["neutral", "contradiction", "entailment"]})
-    out = hub.map_xnli(ds, "de")
+    out = hub_mappings.map_xnli(ds, "de")
     assert out.to_list() == [{"text": "b", "text_pair": "y", "label": 2}, {"text": "c", "text_pair": "z", "label": 0}]
 
 
@@ -189,35 +191,35 @@ def test_map_nli_classlabel_drops_unlabelled():
     features = Features({"premise": Value("string"), "hypothesis": Value("string"),
                          "label": ClassLabel(names=["entailment", "neutral", "contradiction"])})
     ds = Dataset.from_dict({"premise": ["p", "q"], "hypothesis": ["h", "i"], "label": [1, -1]}, features=features)
-    assert hub.map_nli(ds).to_list() == [{"text": "p", "text_pair": "h", "label": 1}]
+    assert hub_mappings.map_nli(ds).to_list() == [{"text": "p", "text_pair": "h", "label": 1}]
 
 
 def test_map_pair_and_single_sentence_classification():
     paws = Dataset.from_dict({"sentence1": ["a", "b"], "sentence2": ["c", "d"], "label": ["1", "0"]})
-    assert hub.map_pawsx(paws)["label"] == [1, 0]
+    assert hub_mappings.map_pawsx(paws)["label"] == [1, 0]
     qqp = Dataset.from_dict({"question1": ["a"], "question2": ["b"], "label": [1], "idx": [0]})
-    assert hub.map_qqp(qqp).to_list() == [{"text": "a", "text_pair": "b", "label": 1}]
+    assert hub_mappings.map_qqp(qqp).to_list() == [{"text": "a", "text_pair": "b", "label": 1}]
     sst = Dataset.from_dict({"sentence": ["good ", "bad", "?"], "label": [1, 0, -1], "idx": [0, 1, 2]})
-    assert hub.map_sst2(sst).to_list() == [{"text": "good", "label": 1}, {"text": "bad", "label": 0}]
+    assert hub_mappings.map_sst2(sst).to_list() == [{"text": "good", "label": 1}, {"text": "bad", "label": 0}]
 
 
 def test_map_tagging_classlabel_and_string_revisions():
     udpos = Dataset.from_dict({"tokens": [["Der", "Hund"]], "pos_tags": [[5, 7]]},
                               features=Features({"tokens": Sequence(Value("string")),
-                                                 "pos_tags": Sequence(ClassLabel(names=list(local.UPOS_LABELS)))}))
-    assert hub.map_udpos(udpos).to_list() == [{"tokens": ["Der", "Hund"], "tags": [5, 7]}]
+                                                 "pos_tags": Sequence(ClassLabel(names=list(UPOS_LABELS)))}))
+    assert hub_mappings.map_udpos(udpos).to_list() == [{"tokens": ["Der", "Hund"], "tags": [5, 7]}]
     # a hub ClassLabel in another order is translated through the names, not the integers
     other = ["B-LOC", "O", "B-PER", "I-PER", "B-ORG", "I-ORG", "I-LOC"]
     panx = Dataset.from_dict({"tokens": [["Paris", "is"]], "ner_tags": [[0, 1]], "langs": [["fr", "fr"]]},
                              features=Features({"tokens": List(Value("string")),
                                                 "ner_tags": List(ClassLabel(names=other)),
                                                 "langs": List(Value("string"))}))
-    assert hub.map_panx(panx)["tags"] == [[5, 0]]
+    assert hub_mappings.map_panx(panx)["tags"] == [[5, 0]]
     old = Dataset.from_dict({"words": [["Ann", "ran"]], "ner": [["B-PER", "O"]], "langs": [["en", "en"]]})
-    assert hub.map_panx(old)["tags"] == [[1, 0]]
+    assert hub_mappings.map_panx(old)["tags"] == [[1, 0]]
     bad = Dataset.from_dict({"tokens": [["x"]], "pos_tags": [["NOTATAG"]]})
     with pytest.raises(XWError, match="NOTATAG"):
-        hub.map_udpos(bad)
+        hub_mappings.map_udpos(bad)
 
 
 def _squad_like(ids: list[str], answers: list[dict]) -> Dataset:
@@ -232,21 +234,21 @@ def _squad_like(ids: list[str], answers: list[dict]) -> Dataset:
 def test_map_squad_tydiqa_and_unanswerable():
     ds = _squad_like(["english-1-0", "arabic-2-0"], [{"text": ["France"], "answer_start": [12]},
                                                      {"text": [], "answer_start": []}])
-    rows = hub.map_squad(ds).to_list()
+    rows = hub_mappings.map_squad(ds).to_list()
     assert rows[1]["answers"] == {"text": [], "answer_start": []}
     check_qa(rows)
-    assert hub.map_tydiqa(ds, "en")["id"] == ["english-1-0"]
+    assert hub_mappings.map_tydiqa(ds, "en")["id"] == ["english-1-0"]
 
 
 def test_map_retrieval_sets():
     tatoeba = Dataset.from_dict({"source_sentence": ["Hallo\n", "Tschüss\n"], "target_sentence": ["Hi\n", "Bye\n"],
                                  "source_lang": ["deu", "deu"], "target_lang": ["eng", "eng"]})
-    rs = hub.map_tatoeba(tatoeba, "de")
+    rs = hub_mappings.map_tatoeba(tatoeba, "de")
     assert rs.source_texts == ["Hallo", "Tschüss"] and rs.gold == [("de-0", "en-0"), ("de-1", "en-1")]
     bucc = Dataset.from_dict({"source_sentence": ["a", "b"], "target_sentence": ["x", "y"],
                               "source_lang": ["de-000000007", "de-000000009"],
                               "target_lang": ["en-000000003", "en-000000003"]})
-    rs = hub.map_bucc(bucc, "de")
+    rs = hub_mappings.map_bucc(bucc, "de")
     assert rs.gold == [("de-000000007", "en-000000003"), ("de-000000009", "en-000000003")]
     assert rs.target_ids == ["en-000000003"] and rs.source_texts == ["a", "b"]
 
@@ -256,15 +258,15 @@ def test_map_multiple_choice():
                             "ctx_b": ["c", "d"], "ctx": ["A man is on a roof. he", "x"],
                             "endings": [["e0", "e1", "e2", "e3"]] * 2, "source_id": ["s", "s"],
                             "split": ["val", "test"], "split_type": ["indomain"] * 2, "label": ["3", ""]})
-    assert hub.map_hellaswag(hs).to_list() == [{"context": "Roofing: A man is on a roof. he",
+    assert hub_mappings.map_hellaswag(hs).to_list() == [{"context": "Roofing: A man is on a roof. he",
                                                 "choices": ["e0", "e1", "e2", "e3"], "label": 3}]
     csqa = Dataset.from_dict({"id": ["1", "2"], "question": ["Where?", "Who?"], "question_concept": ["c", "c"],
                               "choices": [{"label": ["A", "B", "C"], "text": ["x", "y", "z"]}] * 2,
                               "answerKey": ["B", ""]})
-    assert hub.map_commonsenseqa(csqa).to_list() == [{"context": "Where?", "choices": ["x", "y", "z"], "label": 1}]
+    assert hub_mappings.map_commonsenseqa(csqa).to_list() == [{"context": "Where?", "choices": ["x", "y", "z"], "label": 1}]
     cosmos = Dataset.from_dict({"id": ["1", "2"], "context": ["P", "Q"], "question": ["Why?", "Why?"],
                                 **{f"answer{k}": [f"a{k}", f"b{k}"] for k in range(4)}, "label": [2, -1]})
-    rows = hub.map_cosmosqa(cosmos).to_list()
+    rows = hub_mappings.map_cosmosqa(cosmos).to_list()
     assert rows == [{"context": "P", "choices": ["Why? a0", "Why? a1", "Why? a2", "Why? a3"], "label": 2}]
 
 
@@ -291,7 +293,7 @@ def test_map_multiple_choice():
     ("cosmosqa", "train", "en", [("allenai/cosmos_qa", None, "train")]),
 ])
 def test_hub_sources(task, split, language, expected):
-    assert [(p.path, p.name, p.split) for p in hub.parts(task, split, language)] == expected
+    assert [(p.path, p.name, p.split) for p in get_task(task).loader.hub_parts(split, language)] == expected
 
 
 def test_hub_load_maps_and_concatenates_and_wraps_errors(monkeypatch):
@@ -381,7 +383,7 @@ def test_conllu_multiword_tokens_and_raw_panx_prefix(tmp_path):
     config = DataConfig(source="local", root=tmp_path)
     row = load("udpos", "test", "de", config)[0]
     assert row["tokens"] == ["Er", "geht", "zum", "Haus", "."]
-    assert [local.UPOS_LABELS[t] for t in row["tags"]] == ["PRON", "VERB", "ADP", "NOUN", "PUNCT"]
+    assert [UPOS_LABELS[t] for t in row["tags"]] == ["PRON", "VERB", "ADP", "NOUN", "PUNCT"]
     panx = load("panx", "test", "de", config).to_list()
     assert panx == [{"tokens": ["Köln", ":"], "tags": [5, 0]}, {"tokens": ["Anna"], "tags": [1]}]
 
@@ -391,7 +393,7 @@ def test_ccg_readers(tmp_path):
             "(<L S[dcl]\\NP VBD VBD ran S[dcl]\\NP>) )\n")
     _write(tmp_path / "intermediate" / "ccg" / "ccgbank_1_1" / "data" / "AUTO" / "02" / "wsj_0201.auto", auto)
     config = DataConfig(source="local", root=tmp_path)
-    assert local.ccg_label_names(tmp_path) == ("NP", "S[dcl]\\NP")
+    assert ccg_label_names(tmp_path) == ("NP", "S[dcl]\\NP")
     assert load("ccg", "train", "en", config).to_list() == [{"tokens": ["Ann", "ran"], "tags": [0, 1]}]
     with pytest.raises(DataNotFoundError, match="AUTO"):
         load("ccg", "dev", "en", config)

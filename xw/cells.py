@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from xw.layout import result_path
 from xw.params import Study
 
 
@@ -51,13 +52,13 @@ class Cell:
 def retrieval_targets(study: Study) -> list[str]:
     from xw.tasks import get_task
 
-    return [t for t in study.target_tasks if get_task(t).kind == "retrieval"]
+    return [t for t in study.target_tasks if not get_task(t).task_kind.trained]
 
 
 def trained_targets(study: Study) -> list[str]:
     from xw.tasks import get_task
 
-    return [t for t in study.target_tasks if get_task(t).kind != "retrieval"]
+    return [t for t in study.target_tasks if get_task(t).task_kind.trained]
 
 
 def expand_grid(study: Study) -> list[Cell]:
@@ -74,10 +75,6 @@ def dependency(cell: Cell) -> Cell | None:
     if cell.kind == "target":
         return Cell("intermediate", cell.scale, cell.intermediate, cell.seed)
     return None
-
-
-def result_path(study: Study, cell: Cell) -> Path:
-    return study.output_dir / "cells" / f"{cell.id}.csv"
 
 
 def is_done(study: Study, cell: Cell) -> bool:

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from xw.params import MULTI, NONE, ModelScale, Study, config_hash
+from xw.params import ModelScale, Study, config_hash
 
 MARKER = "xw-complete.json"
 
@@ -31,14 +31,15 @@ def build_atomically(out_dir: Path, build: Callable[[Path], dict]) -> Path:
 
     Builders of one checkpoint take turns (a flock beside it), so two processes never train the
     same model twice, and the one holding the lock may delete what killed builders left: a
-    half-written ``out_dir`` without marker and ``.<name>.*`` temp folders.
+    half-written ``out_dir`` without marker and ``.<name>.*`` temp folders. The lock file goes when the
+    build ends, so a failed build leaves nothing behind.
     """
     from xw.lock import file_lock
 
     if is_complete(out_dir):
         return out_dir
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(out_dir.parent / f".{out_dir.name}.lock", what=f"checkpoint {out_dir}"):
+    with file_lock(out_dir.parent / f".{out_dir.name}.lock", what=f"checkpoint {out_dir}", remove=True):
         if is_complete(out_dir):  # built by another process while this one waited
             return out_dir
         for stale in out_dir.parent.glob(f".{out_dir.name}.*"):  # temp folders of killed builders
@@ -78,19 +79,10 @@ def needs_pretraining(study: Study, scale: ModelScale) -> bool:
     return scale.is_mini and not is_complete(Path(pretrained_source(study, scale)))
 
 
-def intermediate_members(study: Study, intermediate: str) -> tuple[str, ...]:
-    if intermediate == NONE:
-        return ()
-    if intermediate == MULTI:
-        return study.multi_task_members
-    return (intermediate,)
-
-
 def intermediate_dir(study: Study, scale: ModelScale, intermediate: str, seed: int) -> Path:
-    """Keyed by what determines the checkpoint, not by which study or target uses it."""
-    members = intermediate_members(study, intermediate)
+    """Keyed by what determines the checkpoint (Study.intermediate_recipe), not by which study or target uses it."""
+    recipe = study.intermediate_recipe(intermediate)
     # pretrained_key names the phase-(i) model by what defines it (hub id, path or mini architecture), not
     # where its cache lives: moving outputs/ keeps the phase-(ii) checkpoints valid
-    key = config_hash(pretrained_key(study, scale), study.data, members,
-                      [study.train_config(m) for m in members], seed)
+    key = config_hash(pretrained_key(study, scale), study.data, recipe.record(), seed)
     return cache_root(study) / "intermediate" / f"{scale.name}-{intermediate}-seed{seed}-{key}"

@@ -17,7 +17,7 @@ EXIT_USER_ERROR = 2
 
 
 def _load(args: argparse.Namespace):
-    from xw.params import load_study
+    from xw.study import load_study
 
     return load_study(args.params, args.output_root)
 
@@ -48,8 +48,8 @@ def cmd_grid(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from xw.grid import cell_states
-    from xw.slurm import job_notes
+    from xw.executors.slurm import job_notes
+    from xw.ledger import cell_states
 
     study = _load(args)
     states = cell_states(study)
@@ -116,7 +116,8 @@ def _count_str(n: float) -> str:
 
 def cmd_run_cell(args: argparse.Namespace) -> int:
     from xw import cells
-    from xw.grid import clear_failure
+    from xw.layout import result_path
+    from xw.ledger import clear_failure
 
     study = _load(args)
     cell = cells.Cell("target" if args.target else "intermediate", args.scale, args.intermediate, args.seed,
@@ -134,7 +135,7 @@ def cmd_run_cell(args: argparse.Namespace) -> int:
     columns = [c for c in ("scale", "intermediate_task", "target_task", "language", "metric", "value")
                if c in shown]
     print((shown[columns] if columns else shown).to_string(index=False))
-    print(f"wrote {cells.result_path(study, cell)}")
+    print(f"wrote {result_path(study, cell)}")
     return 0
 
 

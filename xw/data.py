@@ -10,11 +10,13 @@ from xw.tasks import DataConfig, RetrievalSet, TaskSpec
 
 
 def data_config(study: Study) -> DataConfig:
+    """The study's data section as the loaders see it (options included: data.options in the file)."""
     return DataConfig(
         source=study.data.source,  # type: ignore[arg-type]
         root=Path(study.data.root) if study.data.root else None,
         world_seed=study.data.world_seed,
         cache_dir=study.output_root / "_cache" / "data",
+        options=dict(study.data.options),
     )
 
 

@@ -13,6 +13,10 @@ class UnknownTaskError(XWError):
     """A task name is not registered."""
 
 
+class DuplicateTaskError(XWError):
+    """A task name is registered twice: names the task and how to replace it on purpose."""
+
+
 class DataNotFoundError(XWError):
     """A task's data is missing: names the task, where xw looked and how to get the data."""
 

@@ -37,19 +37,40 @@ def _holder(path: Path) -> dict:
 
 
 @contextmanager
-def file_lock(path: Path, *, blocking: bool = True, what: str = "") -> Iterator[int]:
+def file_lock(path: Path, *, blocking: bool = True, what: str = "", remove: bool = False) -> Iterator[int]:
     """Hold an exclusive flock on ``path`` (created if needed); writes who holds it into the file.
 
-    Non-blocking: raise LockHeld naming the holder if another process has it.
+    Non-blocking: raise LockHeld naming the holder if another process has it. ``remove``: delete the
+    lock file on release, so a finished (or failed) build leaves nothing beside its output; safe because
+    a waiter that then gets the lock on the deleted file notices and locks the new one (_acquire).
     """
     fd = _acquire(path, blocking, what or str(path))
     try:
         yield fd
     finally:
+        if remove:
+            path.unlink(missing_ok=True)
         os.close(fd)  # closing the last descriptor releases the flock
 
 
 def _acquire(path: Path, blocking: bool, what: str) -> int:
+    while True:
+        fd = _lock_once(path, blocking, what)
+        try:
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # the holder removed the file we waited on: lock the file now at ``path``
+    info = {"pid": os.getpid(), "host": socket.gethostname(),
+            "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv)[:300]}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(info).encode(), 0)
+    return fd
+
+
+def _lock_once(path: Path, blocking: bool, what: str) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
@@ -63,11 +84,6 @@ def _acquire(path: Path, blocking: bool, what: str) -> int:
     except BaseException:
         os.close(fd)
         raise
-    info = {"pid": os.getpid(), "host": socket.gethostname(),
-            "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join(sys.argv)[:300]}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(info).encode(), 0)
     return fd
 
 

@@ -1,5 +1,8 @@
 """Model ladder: resolve a scale to a checkpoint, count its parameters, build task heads.
 
+Why: every phase loads encoders and tokenizers the same way and with the same errors; the head
+a task gets is its kind's (:meth:`xw.kinds.ModelKind.head_class`).
+
 A checkpoint of any phase stores only the shared encoder plus the tokenizer, so the
 next phase can put any head on it (HF loads a base-model checkpoint into a head model
 and initialises the head fresh).
@@ -13,24 +16,15 @@ import torch
 from transformers import (
     AutoConfig,
     AutoModel,
-    AutoModelForMultipleChoice,
-    AutoModelForQuestionAnswering,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
     AutoTokenizer,
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
 from xw.errors import DataNotFoundError, XWError
+from xw.kinds import model_kind
 from xw.tasks import TaskSpec
-
-HEADS = {
-    "classification": AutoModelForSequenceClassification,
-    "tagging": AutoModelForTokenClassification,
-    "qa": AutoModelForQuestionAnswering,
-    "multiple_choice": AutoModelForMultipleChoice,
-}
 
 
 def count_parameters_from_config(source: str | Path) -> int:
@@ -38,14 +32,14 @@ def count_parameters_from_config(source: str | Path) -> int:
     return count_encoder_parameters(_load_config(source))
 
 
-def count_encoder_parameters(config) -> int:
+def count_encoder_parameters(config: PretrainedConfig) -> int:
     """Parameters of the encoder a config describes, built on the meta device (free for any size)."""
     with torch.device("meta"):
         model = AutoModel.from_config(config)
     return sum(p.numel() for p in model.parameters())
 
 
-def _load_config(source: str | Path):
+def _load_config(source: str | Path) -> PretrainedConfig:
     try:
         return AutoConfig.from_pretrained(str(source))
     except OSError as err:
@@ -65,19 +59,12 @@ def load_tokenizer(source: str | Path) -> PreTrainedTokenizerBase:
 
 def build_head_model(source: str | Path, task: TaskSpec) -> PreTrainedModel:
     """Put the task's head on the encoder stored at ``source`` (new head, loaded encoder)."""
-    if task.kind not in HEADS:
-        raise XWError(f"task {task.name!r} of kind {task.kind!r} has no trainable head")
-    kwargs = {}
-    if task.kind in ("classification", "tagging"):
-        if not task.label_names:
-            raise XWError(f"task {task.name!r} has no label names; a data-derived label set (e.g. CCG's) must be "
-                          "resolved first with xw.tasks.with_label_names(task, data_config)")
-        kwargs["num_labels"] = task.num_labels
-        kwargs["id2label"] = dict(enumerate(task.label_names))
-        kwargs["label2id"] = {name: i for i, name in enumerate(task.label_names)}
+    kind = model_kind(task)
+    head = kind.head_class(task)
+    kwargs = kind.head_kwargs(task)
     if not Path(str(source)).exists() and not _looks_like_hub_id(str(source)):
         raise DataNotFoundError(f"checkpoint {source} does not exist; re-run its intermediate cell")
-    model = HEADS[task.kind].from_pretrained(str(source), **kwargs)
+    model = head.from_pretrained(str(source), **kwargs)
     return model
 
 

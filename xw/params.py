@@ -10,8 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-import reprlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import yaml
 
 from xw.errors import ParameterError
+from xw.validate import dataclass_from, exists, fail, mapping, show, sorted_keys, string_list, typed
 
 NONE = "none"  # the baseline: no intermediate training
 MULTI = "multi"  # all listed intermediate tasks mixed, sampled in proportion to size
@@ -82,6 +82,39 @@ class DataSpec:
     source: str = "miniworld"
     root: str | None = None
     world_seed: int = 0
+    # loader options, passed to every task's loader as DataConfig.options (names in DATA_OPTIONS)
+    options: dict[str, Any] = field(default_factory=dict, hash=False)
+
+
+# what each data source's loaders read from data.options, and the type of each value
+DATA_OPTIONS: dict[str, dict[str, type]] = {
+    "miniworld": {"train_size": int, "dev_size": int, "test_size": int},
+    # XNLI / PAWS-X without an English train file: the share of the English dev set trained on
+    "local": {"dev_train_fraction": float},
+    "hub": {},
+}
+
+
+@dataclass(frozen=True)
+class IntermediateRecipe:
+    """What one phase-(ii) checkpoint trains on, and with which configs.
+
+    ``member_configs`` decide how each member's examples are capped and featurised; ``loop`` is the
+    config the training loop runs with (a single task's own; for ``multi`` the ``training.tasks.multi``
+    override or the default). Phases, the cache key, the recorded hyperparameters and ``xw plan``
+    all read this one object, so they cannot disagree.
+    """
+
+    name: str
+    members: tuple[str, ...]
+    member_configs: tuple[TrainConfig, ...]
+    loop: TrainConfig | None  # None for the 'none' baseline: nothing is trained
+
+    def record(self) -> dict[str, Any]:
+        """The recipe as recorded with the results (and hashed into the checkpoint key)."""
+        return {"members": list(self.members),
+                "member_configs": {m: dataclasses.asdict(c) for m, c in zip(self.members, self.member_configs, strict=True)},
+                "loop": dataclasses.asdict(self.loop) if self.loop else None}
 
 
 @dataclass(frozen=True)
@@ -147,15 +180,17 @@ class Study:
     def train_config(self, task: str) -> TrainConfig:
         return self.task_training.get(task, self.training)
 
+    def intermediate_recipe(self, intermediate: str) -> IntermediateRecipe:
+        """What intermediate ``intermediate`` trains on and how; the one answer every module uses."""
+        if intermediate == NONE:
+            return IntermediateRecipe(NONE, (), (), None)
+        members = self.multi_task_members if intermediate == MULTI else (intermediate,)
+        return IntermediateRecipe(intermediate, members, tuple(self.train_config(m) for m in members),
+                                  self.train_config(intermediate))
+
     @property
     def multi_task_members(self) -> tuple[str, ...]:
         return tuple(t for t in self.intermediate_tasks if t not in (NONE, MULTI))
-
-
-def _fail(path: Path, key: str, message: str) -> ParameterError:
-    if len(key) > 80:  # a key from a mangled file can be any length
-        key = key[:77] + "..."
-    return ParameterError(f"{path}: key '{key}': {message}")
 
 
 # numbers that must be at least 1 (0 would divide by zero, never start, or time out at once)
@@ -171,114 +206,25 @@ _AT_LEAST_ONE = {
 def _check_ranges(path: Path, key: str, obj: Any) -> Any:
     for name in _AT_LEAST_ONE.get(type(obj), ()):
         if getattr(obj, name) < 1:
-            raise _fail(path, f"{key}.{name}", f"must be at least 1, got {getattr(obj, name)!r}")
+            raise fail(path, f"{key}.{name}", f"must be at least 1, got {getattr(obj, name)!r}")
     if isinstance(obj, PretrainConfig):
         for name in ("parallel", "code_switch"):
             if not 0 <= getattr(obj, name) <= 1:
-                raise _fail(path, f"{key}.{name}", f"must be between 0 and 1, got {getattr(obj, name)!r}")
+                raise fail(path, f"{key}.{name}", f"must be between 0 and 1, got {getattr(obj, name)!r}")
         if obj.parallel + obj.code_switch > 1:
-            raise _fail(path, f"{key}.code_switch", f"parallel + code_switch is a share of documents and must be "
+            raise fail(path, f"{key}.code_switch", f"parallel + code_switch is a share of documents and must be "
                         f"at most 1, got {obj.parallel} + {obj.code_switch}")
     if isinstance(obj, TrainConfig):
         if obj.warmup_ratio > 1:
-            raise _fail(path, f"{key}.warmup_ratio", f"must be between 0 and 1, got {obj.warmup_ratio!r}")
+            raise fail(path, f"{key}.warmup_ratio", f"must be between 0 and 1, got {obj.warmup_ratio!r}")
         if not obj.epochs and not obj.max_steps:
-            raise _fail(path, f"{key}.epochs", "0 epochs and max_steps 0 would train nothing; set one of them")
+            raise fail(path, f"{key}.epochs", "0 epochs and max_steps 0 would train nothing; set one of them")
     return obj
 
 
-_REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 60, 60, 6, 6
-
-
-def _show(value: Any) -> str:
-    """A short repr for messages: a value from YAML can be huge (aliases) or self-referencing."""
-    return _REPR.repr(value)
-
-
-def _sorted_keys(keys: Any) -> list[str]:
-    """Mapping keys as text, sorted (YAML keys may be ints, booleans or None)."""
-    return sorted(str(k) for k in keys)
-
-
-def _exists(path: Path) -> bool:
-    """Path.exists that says no (instead of raising) for names no file system accepts."""
-    try:
-        return path.exists()
-    except (OSError, ValueError):  # embedded NUL byte, name too long
-        return False
-
-
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true/false", list: "a list"}
-
-
-def _typed(path: Path, key: str, value: Any, kind: type) -> Any:
-    """Check one scalar's type; ints are accepted where floats are expected, floats must be finite."""
-    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
-    if kind is float and not isinstance(value, bool) and isinstance(value, (int, float, str)):
-        try:  # YAML 1.1 reads 1e-4 as a string
-            number = float(value)
-        except (ValueError, OverflowError):
-            number = None
-        if number is not None:
-            if not math.isfinite(number):
-                raise _fail(path, key, f"expected a finite number, got {_show(value)}")
-            return number
-    if not ok:
-        raise _fail(path, key, f"expected {_TYPE_NAMES.get(kind, kind.__name__)}, got {_show(value)}")
-    return value
-
-
-def _mapping(path: Path, key: str, value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise _fail(path, key, f"expected a mapping (key: value lines), got {_show(value)}")
-    return value
-
-
-def _dataclass_from(path: Path, key: str, cls: type, raw: Any, base: Any = None) -> Any:
-    """Build a flat dataclass from a mapping, rejecting unknown keys and wrong types."""
-    raw = _mapping(path, key, raw)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = _sorted_keys(set(raw) - set(fields))
-    if unknown:
-        raise _fail(path, f"{key}.{unknown[0]}", f"unknown key; allowed keys: {sorted(fields)}")
-    if base is None:
-        for name, f in fields.items():
-            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-            if required and name not in raw:
-                raise _fail(path, f"{key}.{name}", f"missing; allowed keys: {sorted(fields)}")
-    values = {}
-    for name, value in raw.items():
-        f = fields[name]
-        kind = {"int": int, "float": float, "str": str, "bool": bool}.get(
-            str(f.type).replace(" | None", ""), None
-        )
-        if value is None and "None" in str(f.type):
-            values[name] = None
-        elif kind is None:
-            values[name] = value
-        else:
-            values[name] = _typed(path, f"{key}.{name}", value, kind)
-        if kind in (int, float) and values[name] is not None and values[name] < 0:
-            raise _fail(path, f"{key}.{name}", f"must be >= 0, got {value!r}")
-    if base is not None:
-        return _check_ranges(path, key, dataclasses.replace(base, **values))
-    return _check_ranges(path, key, cls(**values))
-
-
-def _string_list(path: Path, key: str, value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value:
-        raise _fail(path, key, f"expected a non-empty list, got {_show(value)}")
-    for item in value:
-        if not isinstance(item, str):
-            raise _fail(path, key, f"expected a list of names, got item {_show(item)}")
-    if len(set(value)) != len(value):
-        raise _fail(path, key, f"duplicate entries in {_show(value)}")
-    return tuple(value)
+def _checked(path: Path, key: str, cls: type, raw: Any, base: Any = None) -> Any:
+    """One config object from its mapping: types (xw.validate), then the ranges this module knows."""
+    return _check_ranges(path, key, dataclass_from(path, key, cls, raw, base))
 
 
 TOP_LEVEL_KEYS = (
@@ -296,8 +242,8 @@ TOP_LEVEL_KEYS = (
 )
 
 
-def load_study(path: str | Path, output_root: str | Path | None = None) -> Study:
-    """Load and validate a study file; raise ParameterError naming file, key and fix."""
+def read_study_file(path: str | Path) -> Any:
+    """The parsed YAML of a study file; ParameterError naming the file when it cannot be read."""
     path = Path(path)
     if not path.is_file():
         raise ParameterError(f"parameters file {path} not found; studies live in parameters/*.yaml")
@@ -311,34 +257,37 @@ def load_study(path: str | Path, output_root: str | Path | None = None) -> Study
         raise ParameterError(f"{path}: not valid YAML: nested too deeply") from None
     except OSError as err:
         raise ParameterError(f"{path}: cannot read it: {err.strerror or err}") from None
-    return study_from_dict(raw, path, output_root)
+    return raw
 
 
-def study_from_dict(raw: Any, path: Path, output_root: str | Path | None = None) -> Study:
+def parse_study(raw: Any, path: Path, output_root: str | Path | None, task_roles: Mapping[str, str]) -> Study:
+    """Validate a study's parsed YAML into a Study; ``task_roles`` (task name -> role) is the task registry's
+    view, passed in because this module sits below the tasks (xw.study passes the real registry)."""
     if not isinstance(raw, dict):
-        raise ParameterError(f"{path}: expected a mapping of keys {list(TOP_LEVEL_KEYS)}, got {_show(raw)}")
-    unknown = _sorted_keys(set(raw) - set(TOP_LEVEL_KEYS))
+        raise ParameterError(f"{path}: expected a mapping of keys {list(TOP_LEVEL_KEYS)}, got {show(raw)}")
+    unknown = sorted_keys(set(raw) - set(TOP_LEVEL_KEYS))
     if unknown:
-        raise _fail(path, unknown[0], f"unknown key; allowed keys: {list(TOP_LEVEL_KEYS)}")
+        raise fail(path, unknown[0], f"unknown key; allowed keys: {list(TOP_LEVEL_KEYS)}")
     for required in ("study", "models", "intermediate_tasks", "target_tasks"):
         if required not in raw:
-            raise _fail(path, required, "missing; every study file needs it (see parameters/demo.yaml)")
+            raise fail(path, required, "missing; every study file needs it (see parameters/demo.yaml)")
 
-    name = _typed(path, "study", raw["study"], str)
+    name = typed(path, "study", raw["study"], str)
     if not name or any(c in name for c in "/\\ ") or name.startswith("."):
-        raise _fail(path, "study", f"must be a plain directory name, got {name!r}")
+        raise fail(path, "study", f"must be a plain directory name, got {name!r}")
 
-    data = _dataclass_from(path, "data", DataSpec, raw.get("data"))
+    data = _checked(path, "data", DataSpec, raw.get("data"))
     if data.source not in DATA_SOURCES:
-        raise _fail(path, "data.source", f"unknown source {data.source!r}; allowed: {list(DATA_SOURCES)}")
+        raise fail(path, "data.source", f"unknown source {data.source!r}; allowed: {list(DATA_SOURCES)}")
+    data = dataclasses.replace(data, options=_data_options(path, data.source, data.options))
     if data.source == "local":
         if not data.root:
-            raise _fail(path, "data.root", "source 'local' needs data.root, the XTREME download folder")
+            raise fail(path, "data.root", "source 'local' needs data.root, the XTREME download folder")
         root = Path(data.root)
         if not root.is_absolute():
-            root = (path.parent / root).resolve() if not _exists(root) else root.resolve()
-        if not (_exists(root) and root.is_dir()):
-            raise _fail(
+            root = (path.parent / root).resolve() if not exists(root) else root.resolve()
+        if not (exists(root) and root.is_dir()):
+            raise fail(
                 path,
                 "data.root",
                 f"data folder {root} does not exist; run XTREME's scripts/download_data.sh "
@@ -346,84 +295,84 @@ def study_from_dict(raw: Any, path: Path, output_root: str | Path | None = None)
             )
         data = dataclasses.replace(data, root=str(root))
 
-    models = _mapping(path, "models", raw["models"])
+    models = mapping(path, "models", raw["models"])
     allowed_model_keys = {"family", "pretrain", "ladder"}
-    unknown = _sorted_keys(set(models) - allowed_model_keys)
+    unknown = sorted_keys(set(models) - allowed_model_keys)
     if unknown:
-        raise _fail(path, f"models.{unknown[0]}", f"unknown key; allowed keys: {sorted(allowed_model_keys)}")
-    family = _typed(path, "models.family", models.get("family", "xlm-r"), str)
-    pretrain = _dataclass_from(path, "models.pretrain", PretrainConfig, models.get("pretrain"))
+        raise fail(path, f"models.{unknown[0]}", f"unknown key; allowed keys: {sorted(allowed_model_keys)}")
+    family = typed(path, "models.family", models.get("family", "xlm-r"), str)
+    pretrain = _checked(path, "models.pretrain", PretrainConfig, models.get("pretrain"))
     ladder_raw = models.get("ladder")
     if not isinstance(ladder_raw, list) or not ladder_raw:
-        raise _fail(path, "models.ladder", "expected a non-empty list of model scales")
+        raise fail(path, "models.ladder", "expected a non-empty list of model scales")
     ladder = []
     for i, entry in enumerate(ladder_raw):
-        scale = _dataclass_from(path, f"models.ladder[{i}]", ModelScale, entry)
+        scale = _checked(path, f"models.ladder[{i}]", ModelScale, entry)
         where = f"models.ladder[{i}]"
         if not scale.name:
-            raise _fail(path, f"{where}.name", "every scale needs a name")
+            raise fail(path, f"{where}.name", "every scale needs a name")
         if scale.hub and scale.path:
-            raise _fail(path, where, "give either hub or path, not both")
+            raise fail(path, where, "give either hub or path, not both")
         if scale.is_mini:
             if data.source != "miniworld":
-                raise _fail(path, where, "needs hub: <model id> or path: <checkpoint> (mini sizes need data.source: miniworld)")
+                raise fail(path, where, "needs hub: <model id> or path: <checkpoint> (mini sizes need data.source: miniworld)")
             for arch_key in ("layers", "hidden", "heads"):
                 if not getattr(scale, arch_key):
-                    raise _fail(path, f"{where}.{arch_key}", "a mini-world scale needs layers, hidden and heads")
+                    raise fail(path, f"{where}.{arch_key}", "a mini-world scale needs layers, hidden and heads")
             if scale.hidden % scale.heads:
-                raise _fail(path, f"{where}.heads", f"hidden {scale.hidden} is not divisible by heads {scale.heads}")
-        if scale.path and not _exists(Path(scale.path)):
-            raise _fail(path, f"{where}.path", f"checkpoint {scale.path} does not exist")
+                raise fail(path, f"{where}.heads", f"hidden {scale.hidden} is not divisible by heads {scale.heads}")
+        if scale.path and not exists(Path(scale.path)):
+            raise fail(path, f"{where}.path", f"checkpoint {scale.path} does not exist")
         ladder.append(scale)
     names = [s.name for s in ladder]
     if len(set(names)) != len(names):
-        raise _fail(path, "models.ladder", f"duplicate scale names in {names}")
+        raise fail(path, "models.ladder", f"duplicate scale names in {names}")
 
-    intermediate = _string_list(path, "intermediate_tasks", raw["intermediate_tasks"])
-    targets = _string_list(path, "target_tasks", raw["target_tasks"])
-    _check_tasks(path, "intermediate_tasks", intermediate, ("intermediate", "both"), extra=(NONE, MULTI))
-    _check_tasks(path, "target_tasks", targets, ("target", "both"))
+    intermediate = string_list(path, "intermediate_tasks", raw["intermediate_tasks"])
+    targets = string_list(path, "target_tasks", raw["target_tasks"])
+    _check_tasks(path, "intermediate_tasks", intermediate, task_roles, ("intermediate", "both"), extra=(NONE, MULTI))
+    _check_tasks(path, "target_tasks", targets, task_roles, ("target", "both"))
     if MULTI in intermediate and len([t for t in intermediate if t not in (NONE, MULTI)]) < 2:
-        raise _fail(path, "intermediate_tasks", "'multi' mixes the listed intermediate tasks; list at least two")
+        raise fail(path, "intermediate_tasks", "'multi' mixes the listed intermediate tasks; list at least two")
 
     seeds_raw = raw.get("seeds", [0])
     if not isinstance(seeds_raw, list) or not seeds_raw:
-        raise _fail(path, "seeds", f"expected a non-empty list of integers, got {_show(seeds_raw)}")
-    seeds = tuple(_typed(path, "seeds", s, int) for s in seeds_raw)
+        raise fail(path, "seeds", f"expected a non-empty list of integers, got {show(seeds_raw)}")
+    seeds = tuple(typed(path, "seeds", s, int) for s in seeds_raw)
     for seed in seeds:
         if not 0 <= seed < 2**32:  # what torch, numpy and random all accept
-            raise _fail(path, "seeds", f"a seed must be between 0 and 2**32 - 1, got {seed}")
+            raise fail(path, "seeds", f"a seed must be between 0 and 2**32 - 1, got {seed}")
     if len(set(seeds)) != len(seeds):
-        raise _fail(path, "seeds", f"duplicate seeds in {list(seeds)}")
+        raise fail(path, "seeds", f"duplicate seeds in {list(seeds)}")
 
-    training_raw = _mapping(path, "training", raw.get("training"))
-    unknown = _sorted_keys(set(training_raw) - {"default", "tasks"})
+    training_raw = mapping(path, "training", raw.get("training"))
+    unknown = sorted_keys(set(training_raw) - {"default", "tasks"})
     if unknown:
-        raise _fail(path, f"training.{unknown[0]}", "unknown key; allowed keys: ['default', 'tasks']")
-    training = _dataclass_from(path, "training.default", TrainConfig, training_raw.get("default"))
+        raise fail(path, f"training.{unknown[0]}", "unknown key; allowed keys: ['default', 'tasks']")
+    training = _checked(path, "training.default", TrainConfig, training_raw.get("default"))
     task_training = {}
-    for task, overrides in _mapping(path, "training.tasks", training_raw.get("tasks")).items():
+    for task, overrides in mapping(path, "training.tasks", training_raw.get("tasks")).items():
         if task not in intermediate + targets:
-            raise _fail(path, f"training.tasks.{_show(task)}",
+            raise fail(path, f"training.tasks.{show(task)}",
                         f"not a task of this study; allowed: {list(intermediate + targets)}")
-        task_training[task] = _dataclass_from(path, f"training.tasks.{task}", TrainConfig, overrides, base=training)
+        task_training[task] = _checked(path, f"training.tasks.{task}", TrainConfig, overrides, base=training)
 
-    retrieval = _dataclass_from(path, "retrieval", RetrievalConfig, raw.get("retrieval"))
+    retrieval = _checked(path, "retrieval", RetrievalConfig, raw.get("retrieval"))
     if not 0.0 <= retrieval.layer_fraction <= 1.0:
-        raise _fail(path, "retrieval.layer_fraction", "must be between 0 (embeddings) and 1 (last layer)")
+        raise fail(path, "retrieval.layer_fraction", "must be between 0 (embeddings) and 1 (last layer)")
 
-    executor_raw = dict(_mapping(path, "executor", raw.get("executor")))
-    slurm = _dataclass_from(path, "executor.slurm", SlurmConfig, executor_raw.pop("slurm", None))
-    executor = _dataclass_from(path, "executor", ExecutorSpec, executor_raw)
+    executor_raw = dict(mapping(path, "executor", raw.get("executor")))
+    slurm = _checked(path, "executor.slurm", SlurmConfig, executor_raw.pop("slurm", None))
+    executor = _checked(path, "executor", ExecutorSpec, executor_raw)
     executor = dataclasses.replace(executor, slurm=slurm)
     if executor.kind not in EXECUTORS:
-        raise _fail(path, "executor.kind", f"unknown executor {executor.kind!r}; allowed: {list(EXECUTORS)}")
+        raise fail(path, "executor.kind", f"unknown executor {executor.kind!r}; allowed: {list(EXECUTORS)}")
     if executor.workers < 1:
-        raise _fail(path, "executor.workers", "must be at least 1")
+        raise fail(path, "executor.workers", "must be at least 1")
 
     languages = raw.get("languages")
     if languages is not None:
-        languages = _string_list(path, "languages", languages)
+        languages = string_list(path, "languages", languages)
 
     return Study(
         name=name,
@@ -445,18 +394,34 @@ def study_from_dict(raw: Any, path: Path, output_root: str | Path | None = None)
     )
 
 
-def _check_tasks(path: Path, key: str, names: tuple[str, ...], roles: tuple[str, ...], extra: tuple[str, ...] = ()) -> None:
-    from xw.tasks import all_tasks
-
-    registry = all_tasks()
-    allowed = sorted(n for n, spec in registry.items() if spec.role in roles)
+def _check_tasks(path: Path, key: str, names: tuple[str, ...], task_roles: Mapping[str, str],
+                 roles: tuple[str, ...], extra: tuple[str, ...] = ()) -> None:
+    allowed = sorted(n for n, role in task_roles.items() if role in roles)
     for name in names:
         if name in extra:
             continue
-        if name not in registry:
-            raise _fail(path, key, f"unknown task {name!r}; allowed: {list(extra) + allowed}")
-        if registry[name].role not in roles:
-            raise _fail(path, key, f"task {name!r} is a {registry[name].role} task; allowed here: {list(extra) + allowed}")
+        if name not in task_roles:
+            raise fail(path, key, f"unknown task {name!r}; allowed: {list(extra) + allowed}")
+        if task_roles[name] not in roles:
+            raise fail(path, key, f"task {name!r} is a {task_roles[name]} task; allowed here: {list(extra) + allowed}")
+
+
+def _data_options(path: Path, source: str, raw: Any) -> dict[str, Any]:
+    """data.options: only the names the source's loaders read, each of its type."""
+    allowed = DATA_OPTIONS[source]
+    options = {}
+    for name, value in mapping(path, "data.options", raw).items():
+        if name not in allowed:
+            raise fail(path, f"data.options.{name}",
+                       f"unknown option for data.source {source!r}; allowed: {sorted(allowed) or 'none'}")
+        options[name] = typed(path, f"data.options.{name}", value, allowed[name])
+    if "dev_train_fraction" in options and not 0 < options["dev_train_fraction"] < 1:
+        raise fail(path, "data.options.dev_train_fraction",
+                   f"must be between 0 and 1 (exclusive), got {options['dev_train_fraction']!r}")
+    for name in ("train_size", "dev_size", "test_size"):
+        if name in options and options[name] < 1:
+            raise fail(path, f"data.options.{name}", f"must be at least 1, got {options[name]!r}")
+    return options
 
 
 def config_hash(*parts: Any) -> str:

@@ -63,28 +63,26 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
     out_dir = checkpoints.intermediate_dir(study, scale, intermediate, seed)
     if checkpoints.is_complete(out_dir):
         return str(out_dir), None
-    members = checkpoints.intermediate_members(study, intermediate)
+    recipe = study.intermediate_recipe(intermediate)
     device = pick_device()
     stats: dict[str, TrainStats] = {}
 
     def build(tmp: Path) -> dict:
         tokenizer = load_tokenizer(source)
         tasks = {}
-        for name in members:
+        for name, config in zip(recipe.members, recipe.member_configs, strict=True):
             task = with_label_names(get_task(name), data_config(study))
-            config = study.train_config(name)
             examples = load_examples(study, task, task.train_split or "train", "en", config.max_train_examples)
             features = featurize(task, examples, tokenizer, config.max_length, config.doc_stride, train=True)
             torch.manual_seed(seed)  # fresh heads must be the same for the same seed in every process
             tasks[name] = (build_head_model(source, task), features)
         if len(tasks) > 1:
             share_encoder([model for model, _ in tasks.values()])
-        config = study.train_config(members[0]) if len(members) == 1 else study.training
-        stats["train"] = train(tasks, config, seed, tokenizer.pad_token_id, device, progress,
+        stats["train"] = train(tasks, recipe.loop, seed, tokenizer.pad_token_id, device, progress,
                                description=f"{scale.name}/{intermediate}")
         first_model = next(iter(tasks.values()))[0]
         save_encoder(first_model, tokenizer, tmp)
-        return {"scale": scale.name, "intermediate": intermediate, "members": members, "seed": seed,
+        return {"scale": scale.name, "intermediate": intermediate, "members": recipe.members, "seed": seed,
                 "source": source, "train_seconds": stats["train"].seconds, "finished_at": now()}
 
     checkpoints.build_atomically(out_dir, build)
@@ -128,7 +126,7 @@ def run_intermediate_cell(study: Study, scale_name: str, intermediate: str, seed
     device = pick_device()
     rows: list[dict] = []
     layer = None
-    retrieval_tasks = [get_task(t) for t in study.target_tasks if get_task(t).kind == "retrieval"]
+    retrieval_tasks = [get_task(t) for t in study.target_tasks if not get_task(t).task_kind.trained]
     if retrieval_tasks:
         encoder = load_encoder(checkpoint).to(device)
         tokenizer = load_tokenizer(checkpoint)
@@ -147,8 +145,7 @@ def run_intermediate_cell(study: Study, scale_name: str, intermediate: str, seed
                 rows += metric_rows(base, language, task.eval_split_for(language), result,
                                     task.primary_metric or "accuracy")
     hyper = hyperparameters_json(retrieval=study.retrieval, layer=layer,
-                                 intermediate=[study.train_config(m) for m in
-                                               checkpoints.intermediate_members(study, intermediate)])
+                                 intermediate=study.intermediate_recipe(intermediate).record())
     return _finish(rows, started, device, hyper)
 
 
@@ -158,7 +155,7 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
     started = time.perf_counter()
     scale = study.scale(scale_name)
     task = with_label_names(get_task(target), data_config(study))
-    if task.kind == "retrieval":
+    if not task.task_kind.trained:
         raise XWError(f"target {target!r} is a retrieval task: it is scored in the intermediate cell")
     checkpoint, _ = ensure_intermediate(study, scale, intermediate, seed, progress)
     config = study.train_config(target)
@@ -177,4 +174,5 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
     for language, examples in evaluation:
         result = evaluate_examples(model, tokenizer, task, examples, language, config, device)
         rows += metric_rows(base, language, task.eval_split_for(language), result, task.primary_metric or "accuracy")
-    return _finish(rows, started, device, hyperparameters_json(target=config))
+    return _finish(rows, started, device, hyperparameters_json(
+        target=config, intermediate=study.intermediate_recipe(intermediate).record()))

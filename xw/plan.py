@@ -9,14 +9,13 @@ reads each executed cell notebook's papermill duration, so cells that write no r
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from xw.cells import expand_grid
-from xw.checkpoints import intermediate_members, pretrained_source
+from xw.checkpoints import pretrained_source
 from xw.params import NONE, Study
 from xw.tasks import get_task
 
@@ -53,16 +52,6 @@ def _text_of(example: dict) -> str:
     return " ".join(parts)
 
 
-def _trained_length(n_tokens: float, kind: str, max_length: int, doc_stride: int) -> float:
-    """Tokens the model sees for one example: truncated, or (QA) split into overlapping windows."""
-    if n_tokens <= max_length:
-        return n_tokens
-    if kind == "qa":
-        step = max(1, max_length - doc_stride)
-        return (1 + math.ceil((n_tokens - max_length) / step)) * max_length
-    return max_length
-
-
 def task_size(study: Study, task_name: str, tokenizer) -> TaskSize | None:
     """English training examples and mean tokens per example (a sample of 200), or None if no data."""
     from xw.data import load_examples
@@ -80,9 +69,10 @@ def task_size(study: Study, task_name: str, tokenizer) -> TaskSize | None:
         raw = [len(ids) for ids in tokenizer(sample)["input_ids"]]
     else:
         raw = [SUBWORDS_PER_WORD * len(s.split()) + 2 for s in sample]
-    lengths = [_trained_length(n, task.kind, config.max_length, config.doc_stride) for n in raw]
-    if task.kind == "multiple_choice":
-        lengths = [n * len(examples[0]["choices"]) for n in lengths]
+    # tokens the model sees per example: truncated or (QA) windowed, times its sequences (multiple choice)
+    kind = task.task_kind
+    sequences = kind.sequences_per_example(examples)
+    lengths = [kind.trained_length(n, config.max_length, config.doc_stride) * sequences for n in raw]
     return TaskSize(len(examples), sum(lengths) / len(lengths), tokenizer is not None)
 
 
@@ -124,7 +114,7 @@ def plan(study: Study, peak_tflops: float = 989.0, mfu: float = 0.4) -> pd.DataF
     """
     cells = expand_grid(study)
     tasks = sorted(t for t in set(study.multi_task_members) | set(study.target_tasks)
-                   if get_task(t).kind != "retrieval")
+                   if get_task(t).task_kind.trained)
     word_sizes: dict[str, TaskSize | None] = {}  # one data load per task for every scale without a tokenizer
     rows = []
     for scale in study.ladder:
@@ -138,19 +128,20 @@ def plan(study: Study, peak_tflops: float = 989.0, mfu: float = 0.4) -> pd.DataF
         scale_cells = [c for c in cells if c.scale == scale.name]
         intermediate_trainings = [c for c in scale_cells if c.kind == "intermediate" and c.intermediate != NONE]
         target_trainings = [c for c in scale_cells if c.kind == "target"]
-        trained = [m for c in intermediate_trainings for m in intermediate_members(study, c.intermediate)]
-        trained += [c.target or "" for c in target_trainings]
+        # (tasks trained together, the config of that training loop): Study.intermediate_recipe decides both
+        recipes = [study.intermediate_recipe(c.intermediate) for c in intermediate_trainings]
+        trainings = [(recipe.members, recipe.loop) for recipe in recipes]
+        trainings += [((c.target or "",), study.train_config(c.target or "")) for c in target_trainings]
         tokens, unknown = 0.0, set()
-        for task_name in trained:
-            size = sizes.get(task_name)
-            if size is None:
-                unknown.add(task_name)
+        for members, loop in trainings:
+            known = [(m, sizes[m]) for m in members if sizes.get(m) is not None]
+            unknown.update(m for m in members if sizes.get(m) is None)
+            if not known:
                 continue
-            config = study.train_config(task_name)
-            epochs = config.epochs
-            if config.max_steps:
-                epochs = config.max_steps * config.batch_size / max(1, size.examples)
-            tokens += size.examples * epochs * size.tokens_per_example
+            epochs = loop.epochs
+            if loop.max_steps:  # the steps are shared by the members in proportion to their size
+                epochs = loop.max_steps * loop.batch_size / max(1, sum(size.examples for _, size in known))
+            tokens += sum(size.examples * epochs * size.tokens_per_example for _, size in known)
         flops = 6.0 * params * tokens
         rows.append({
             "scale": scale.name, "params": params, "cells": len(scale_cells),
@@ -204,15 +195,15 @@ def _notebook_seconds(path: Path) -> float | None:
 
 def measured(study: Study) -> pd.DataFrame:
     """Hours actually spent per scale on finished cells (papermill's duration, else the result's wall time)."""
-    from xw.cells import is_done, result_path
-    from xw.grid import executed_dir
+    from xw.cells import is_done
+    from xw.layout import executed_notebook, result_path
 
     seconds: dict[str, float] = {}
     finished: dict[str, int] = {}
     for cell in expand_grid(study):
         if not is_done(study, cell):
             continue
-        spent = _notebook_seconds(executed_dir(study) / f"{cell.id}.ipynb")
+        spent = _notebook_seconds(executed_notebook(study, cell.id))
         if spent is None:  # run with `xw run-cell`: the kernels' own wall time
             walls = pd.read_csv(result_path(study, cell), usecols=["wall_seconds"])["wall_seconds"]
             spent = float(walls.max()) if len(walls) else 0.0

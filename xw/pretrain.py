@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import random
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,12 +21,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
+from xw.checkpoints import MARKER, build_atomically, is_complete
 from xw.errors import TrainingError
 from xw.miniworld.corpus import pretraining_corpus
 from xw.miniworld.tokenizer import build_tokenizer
 from xw.miniworld.world import get_world
-
-MARKER = "xw-complete.json"
 
 
 def mini_config(
@@ -161,9 +157,10 @@ def pretrain_mlm(
     """Pretrain an ``XLMRobertaForMaskedLM`` from scratch on the mini-world corpus; return ``out_dir``.
 
     Idempotent: when ``out_dir`` holds the ``xw-complete.json`` marker it returns at once (a marker
-    written with a different configuration is an error, not a silent reuse). The checkpoint (model,
-    tokenizer, marker last) is written to a temporary sibling folder and renamed into place, so an
-    interrupted run never leaves a folder that looks complete.
+    written with a different configuration is an error, not a silent reuse). The checkpoint is built by
+    ``checkpoints.build_atomically``, as phase (ii)'s are: in a temporary sibling folder, renamed into
+    place with the marker last, under a lock, so an interrupted run never leaves a folder that looks
+    complete and two processes never pretrain the same rung at once.
 
     The defaults are what made zero-shot transfer appear on a CPU budget (see the miniworld probe):
     a larger init (0.1) and 30% masking shorten the early loss plateau of tiny post-LN models;
@@ -180,23 +177,13 @@ def pretrain_mlm(
         "switch_rate": switch_rate, "parallel": parallel, "corpus_docs": corpus_docs, "dropout": dropout,
         "init_std": init_std, "mask_probability": mask_probability,
     }  # fmt: skip
-    marker = out_dir / MARKER
-    if marker.exists():
-        done = json.loads(marker.read_text())
-        diff = {k: (done.get("config", {}).get(k), v) for k, v in record.items() if done.get("config", {}).get(k) != v}
-        if diff:
-            raise FileExistsError(
-                f"{out_dir} already holds a model pretrained with a different configuration "
-                f"(recorded vs requested: {diff}); use another out_dir or delete that folder."
-            )
-        return out_dir
+    if is_complete(out_dir):
+        return _same_config(out_dir, record)
 
-    torch.manual_seed(seed)
-    random.seed(seed)
-    world = get_world(world_seed)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    try:
+    def build(tmp: Path) -> dict[str, Any]:
+        torch.manual_seed(seed)
+        random.seed(seed)
+        world = get_world(world_seed)
         tokenizer = build_tokenizer(world, tmp, model_max_length=max_length)
         config = mini_config(
             vocab_size=len(tokenizer), layers=layers, hidden=hidden, heads=heads,
@@ -258,16 +245,19 @@ def pretrain_mlm(
             "machine": platform.machine(),
             "perplexity": math.exp(min(50.0, sum(tail) / len(tail))),
         }
-        (tmp / MARKER).write_text(json.dumps(summary, indent=2))
-        if out_dir.exists() and not marker.exists():  # a folder without a marker is a leftover
-            shutil.rmtree(out_dir)
-        try:
-            os.replace(tmp, out_dir)
-        except OSError:
-            if not marker.exists():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)  # a concurrent run finished first; keep its result
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        return summary
+
+    build_atomically(out_dir, build)  # a builder of the same folder that finished first wins
+    return _same_config(out_dir, record)
+
+
+def _same_config(out_dir: Path, record: dict[str, Any]) -> Path:
+    """``out_dir`` if its marker records ``record``; a different recorded configuration is an error, not a reuse."""
+    done = json.loads((out_dir / MARKER).read_text())
+    diff = {k: (done.get("config", {}).get(k), v) for k, v in record.items() if done.get("config", {}).get(k) != v}
+    if diff:
+        raise FileExistsError(
+            f"{out_dir} already holds a model pretrained with a different configuration "
+            f"(recorded vs requested: {diff}); use another out_dir or delete that folder."
+        )
     return out_dir

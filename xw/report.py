@@ -18,10 +18,11 @@ from __future__ import annotations
 import html
 import os
 from pathlib import Path
-from typing import Any
 
 import nbformat
 
+from xw.cells import Cell
+from xw.ledger import CellState, cell_states, find_verdict, stray_failures
 from xw.params import Study
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
@@ -204,24 +205,26 @@ def external_scripts(page: str) -> list[str]:
 
 
 def export_report(study: Study, notebooks: list[Path], out: Path, *, answer_first: bool = True,
-                  notice: str = "", max_embedded: int = 24) -> Path:
+                  notice: str = "", max_embedded: int = 24, cells: list[Cell] | None = None) -> Path:
     """Write ``out`` (outputs/<study>/report.html): an offline HTML page, written atomically.
 
     ``notebooks[0]`` is the analysis notebook, rendered in full when ``answer_first``; the rest
     are cell notebooks, listed in a table with their state and a link, and embedded collapsed
     when there are at most ``max_embedded`` of them. ``notice`` is shown at the top (e.g. why
-    the analysis did not run).
+    the analysis did not run). ``cells``: the grid's cells, as the grid expanded them (default: expanded
+    from the study here, which needs every task of the study registered in this process; a Slurm analysis
+    job may lack a task the grid's process registered).
     """
     from plotly.offline import get_plotlyjs
 
     from xw.atomic import atomic_write_text
-    from xw.grid import find_verdict, read_failures
 
     out = Path(out)
     notebooks = [Path(p) for p in notebooks]
     answer = notebooks[0] if answer_first and notebooks else None
     cell_notebooks = notebooks[1:] if answer is not None else notebooks
-    failures = read_failures(study)
+    states = cell_states(study, cells, live=False)  # the run is over
+    strays = stray_failures(study, [s.cell for s in states])
 
     figures = 0
     if answer is not None:
@@ -230,7 +233,7 @@ def export_report(study: Study, notebooks: list[Path], out: Path, *, answer_firs
     else:
         page_nb = nbformat.v4.new_notebook()
     page_nb.metadata["title"] = f"xw report: {study.name}"
-    rows = _cell_rows(out, cell_notebooks, failures)
+    rows = _cell_rows(out, cell_notebooks, states, strays)
 
     bodies: list[str] = []
     if len(cell_notebooks) <= max_embedded:
@@ -309,21 +312,24 @@ def _header_html(study: Study, verdict: str | None, notice: str, answer: Path | 
     return "\n".join(parts)
 
 
-def _cell_rows(out: Path, notebooks: list[Path], failures: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
-    """(cell id, state, link to its executed notebook, first line of its error) for every cell."""
+def _cell_rows(out: Path, notebooks: list[Path], states: list[CellState],
+               strays: dict[str, tuple[str, str]]) -> list[tuple[str, str, str, str]]:
+    """(cell id, state, link to its executed notebook, first line of its error) for every cell that ran
+    (has an executed notebook), failed or was skipped: the grid's cells by their state in the ledger
+    (xw.ledger.cell_states), other failure records (``strays``) as they say."""
     rows = []
+    known = {s.cell.id: (s.state, s.note) for s in states}
+    known.update(strays)
     names = {p.stem for p in notebooks}
     for path in notebooks:
-        record = failures.get(path.stem)
-        state = ("skipped" if record.get("skipped") else "failed") if record else "done"
-        note = str(record.get("error", "")).splitlines()[0] if record and record.get("error") else ""
+        state, note = known.get(path.stem, ("done", ""))  # a notebook that no record calls failed
         link = html.escape(os.path.relpath(path, out.parent))
         rows.append((path.stem, state, f'<a href="{link}">{html.escape(path.name)}</a>', note))
-    for cell_id, record in failures.items():  # failed before any notebook existed (e.g. skipped)
-        if cell_id not in names:
-            state = "skipped" if record.get("skipped") else "failed"
-            rows.append((cell_id, state, "", str(record.get("error", "")).splitlines()[0] if record.get("error")
-                         else ""))
+    # failed before any notebook existed (e.g. skipped), in the order of the failure records
+    for cell_id in sorted(known, key=lambda cell_id: f"{cell_id}.json"):
+        state, note = known[cell_id]
+        if cell_id not in names and state in ("failed", "skipped"):
+            rows.append((cell_id, state, "", note))
     return rows
 
 

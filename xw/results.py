@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from xw.atomic import atomic_write_text
+from xw.layout import cells_dir, results_path
 from xw.params import Study
 
 COLUMNS = [
@@ -45,14 +46,6 @@ def hyperparameters_json(**configs: object) -> str:
 
     return json.dumps({k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
                        for k, v in configs.items()}, sort_keys=True, default=str)
-
-
-def cells_dir(study: Study) -> Path:
-    return study.output_dir / "cells"
-
-
-def results_path(study: Study) -> Path:
-    return study.output_dir / "results.csv"
 
 
 def collect(study: Study) -> Path:

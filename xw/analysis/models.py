@@ -20,10 +20,9 @@ slopes (retrieval, which dominates the gains, counts once, not once per target),
 slopes are reported beside it.
 """
 
+
 from __future__ import annotations
 
-import contextlib
-import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,29 +32,23 @@ import pandas as pd
 import patsy
 import statsmodels.api as sm
 from scipy import stats
-from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
+from statsmodels.regression.mixed_linear_model import MixedLM
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-from xw.analysis.gains import MEASURES, measure_column
-
-SLOPE = "x"
-
-
-def single_threaded(func: Callable) -> Callable:
-    """Run with one BLAS thread: the matrices here are small, and a multi-threaded OpenBLAS on a
-    shared 2-core machine made one 1000x150 least-squares solve 75x slower (2 s instead of 30 ms)."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            from threadpoolctl import threadpool_limits
-            ctx = threadpool_limits(1, user_api="blas")
-        except ImportError:  # optional: without it the numbers are the same, only slower under load
-            ctx = contextlib.nullcontext()
-        with ctx:
-            return func(*args, **kwargs)
-
-    return wrapper
+from xw.analysis.design import (
+    SLOPE,
+    family_slopes,
+    fixed_formula,
+    group_df,
+    n_levels,
+    prepare,
+    random_structure,
+    run_means,
+    single_threaded,
+    t_summary,
+    vc_spec,
+)
+from xw.analysis.gains import MEASURES
 
 
 @dataclass
@@ -92,144 +85,6 @@ class SlopeFit:
                 "notes": "; ".join(self.notes)}
 
 
-# ----------------------------------------------------------------------------- data preparation
-
-def prepare(gains: pd.DataFrame, measure: str = "absolute") -> tuple[pd.DataFrame, list[str]]:
-    """Rows with a finite outcome ``y``, centred ``x`` = log2(params), and the baseline-run id."""
-    col = measure_column(measure)
-    d = gains.copy()
-    d["y"] = pd.to_numeric(d[col], errors="coerce")
-    notes = []
-    bad = ~np.isfinite(d["y"])
-    if bad.any():
-        notes.append(f"{int(bad.sum())} gains have no finite {measure} value (baseline at 0 or 100) and were left out")
-        d = d[~bad]
-    if d.empty:
-        raise ValueError(f"no finite {measure} gains to model")
-    centre = float(np.mean(np.unique(d["log2_params"])))
-    d["x"] = d["log2_params"] - centre
-    d["seed"] = d["seed"].astype(str)
-    d["brun"] = d["scale"].astype(str) + "|" + d["target_task"] + "|" + d["seed"]
-    d = d.reset_index(drop=True)
-    return d, notes
-
-
-def _levels(d: pd.DataFrame, col: str) -> int:
-    return int(d[col].nunique())
-
-
-def fixed_formula(d: pd.DataFrame, random: str = "runs") -> str:
-    """Fixed-effects formula, leaving out any factor with a single level."""
-    terms = []
-    if _levels(d, "intermediate_task") > 1:
-        terms.append("C(intermediate_task)")
-    if random == "runs":
-        terms += [f"C({c})" for c in ("target_task", "language", "seed") if _levels(d, c) > 1]
-    elif _levels(d, "task_family") > 1:
-        terms.append("C(task_family, Sum)")
-    terms.append(SLOPE)
-    if _levels(d, "task_family") > 1:
-        terms.append(f"{SLOPE}:C(task_family, Sum)")
-    return "y ~ " + " + ".join(terms)
-
-
-def _group_df(d: pd.DataFrame) -> tuple[int, int]:
-    """Between-run residual degrees of freedom: baseline runs minus the fixed effects that are constant
-    within a run (target, seed, slope terms). Used as the t reference for the slope, a containment-
-    style small-sample correction because MixedLM itself only offers Wald z intervals."""
-    cells = d.drop_duplicates("brun")
-    terms = [f"C({c})" for c in ("target_task", "seed") if _levels(cells, c) > 1]
-    terms.append(SLOPE)
-    if _levels(cells, "task_family") > 1:
-        terms.append(f"{SLOPE}:C(task_family, Sum)")
-    design = patsy.dmatrix(" + ".join(terms), cells, return_type="dataframe")
-    return len(cells), len(cells) - int(np.linalg.matrix_rank(design.to_numpy()))
-
-
-def _indicator(codes: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    levels = np.unique(codes)
-    return (codes[:, None] == levels[None, :]).astype(float), [str(v) for v in levels]
-
-
-def _vc_spec(d: pd.DataFrame, groups: np.ndarray, components: dict[str, str]) -> VCSpec:
-    """Variance components as per-group indicator matrices (much faster than ``vc_formula``, which
-    runs patsy once per group)."""
-    labels = np.unique(groups)
-    rows = {g: np.flatnonzero(groups == g) for g in labels}
-    names, colnames, mats = [], [], []
-    for name, col in components.items():
-        values = d[col].astype(str).to_numpy()
-        comp_mats, comp_cols = [], []
-        for g in labels:
-            mat, cols = _indicator(values[rows[g]])
-            comp_mats.append(mat)
-            comp_cols.append(cols)
-        names.append(name)
-        colnames.append(comp_cols)
-        mats.append(comp_mats)
-    return VCSpec(names, colnames, mats)
-
-
-def _random_structure(d: pd.DataFrame, random: str) -> tuple[np.ndarray, bool, dict[str, str], list[str]]:
-    """Groups, whether to add a random intercept, variance components, and notes on what was dropped."""
-    notes = []
-    if random == "runs":
-        groups = pd.factorize(d["brun"], sort=True)[0]
-        comps = {}
-        n_int, n_lang = _levels(d, "intermediate_task"), _levels(d, "language")
-        if n_int > 1:
-            comps["intermediate run"] = "intermediate_task"
-            if n_lang > 1:
-                comps["baseline language cell"] = "language"
-            else:
-                notes.append("one language: the baseline language-cell component coincides with the baseline run and was dropped")
-        else:
-            notes.append("one intermediate task: run and language-cell components coincide with the baseline "
-                         "run / residual and were dropped")
-        return groups, True, comps, notes
-    if random != "crossed":
-        raise ValueError("random must be 'runs' or 'crossed'")
-    groups = np.zeros(len(d), dtype=int)
-    comps = {}
-    for name, col in (("target", "target_task"), ("language", "language"), ("seed", "seed")):
-        if _levels(d, col) > 1:
-            comps[name] = col
-        else:
-            notes.append(f"variance component {name!r} has one level and was dropped")
-    return groups, False, comps, notes
-
-
-def _t_summary(est: float, se: float, df: float) -> tuple[float, float, float]:
-    if not (np.isfinite(se) and se > 0):
-        return float("nan"), float("nan"), float("nan")
-    q = stats.t.ppf(0.975, df) if df >= 1 else stats.norm.ppf(0.975)
-    p = 2 * (stats.t.sf(abs(est / se), df) if df >= 1 else stats.norm.sf(abs(est / se)))
-    return est - q * se, est + q * se, float(p)
-
-
-def _family_slopes(params: pd.Series, cov: pd.DataFrame, d: pd.DataFrame, df: float) -> pd.DataFrame:
-    """Per-family slopes as linear combinations of ``x`` and the sum-coded ``x:family`` terms."""
-    families = sorted(d["task_family"].unique())
-    names = list(params.index)
-    rows = []
-    for fam in families:
-        vec = pd.Series(0.0, index=names)
-        vec[SLOPE] = 1.0
-        if len(families) > 1:
-            inter = [n for n in names if n.startswith(f"{SLOPE}:C(task_family, Sum)")]
-            own = f"{SLOPE}:C(task_family, Sum)[S.{fam}]"
-            if own in names:
-                vec[own] = 1.0
-            else:  # the omitted level of sum coding is minus the sum of the others
-                vec[inter] = -1.0
-        est = float(vec @ params)
-        se = float(np.sqrt(vec @ cov.loc[names, names] @ vec))
-        lo, hi, p = _t_summary(est, se, df)
-        rows.append({"task_family": fam, "slope_per_doubling": est, "se": se, "ci_low": lo, "ci_high": hi,
-                     "p_value": p, "targets": int(d.loc[d["task_family"] == fam, "target_task"].nunique())})
-    return pd.DataFrame(rows)
-
-
 @single_threaded
 def fit_ols_cluster(gains: pd.DataFrame, measure: str = "absolute") -> SlopeFit:
     """OLS on all gains with SEs clustered by baseline run (CR1, t with G-1 df).
@@ -244,10 +99,10 @@ def fit_ols_cluster(gains: pd.DataFrame, measure: str = "absolute") -> SlopeFit:
     n_groups = int(len(np.unique(groups)))
     df = float(n_groups - 1)
     est, se = float(res.params[SLOPE]), float(res.bse[SLOPE])
-    lo, hi, p = _t_summary(est, se, df)
+    lo, hi, p = t_summary(est, se, df)
     cov = pd.DataFrame(res.cov_params(), index=X.columns, columns=X.columns)
     return SlopeFit(measure, MEASURES[measure][1], est, se, lo, hi, p, df, int(len(d)), n_groups,
-                    "OLS, cluster-robust by baseline run", "cluster", notes, {}, _family_slopes(res.params, cov, d, df),
+                    "OLS, cluster-robust by baseline run", "cluster", notes, {}, family_slopes(res.params, cov, d, df),
                     pd.DataFrame({"coef": res.params, "se": res.bse}))
 
 
@@ -268,25 +123,25 @@ def fit_slope(gains: pd.DataFrame, measure: str = "absolute", random: str = "run
     Degrades instead of failing: single-level factors and variance components are dropped, other
     optimizers are tried, and a MixedLM that still raises, does not converge or gives a non-finite
     SE is replaced by OLS on baseline-run means (``fit_cells``); every such step is written to
-    ``notes``. The CI uses t with the between-run residual df (see ``_group_df``).
+    ``notes``. The CI uses t with the between-run residual df (see ``group_df``).
     """
     d, notes = prepare(gains, measure)
-    if _levels(d, "scale") < 2:
+    if n_levels(d, "scale") < 2:
         raise ValueError("the slope on log2(params) needs at least two scales with gains")
     y, X = patsy.dmatrices(fixed_formula(d, random), d, return_type="dataframe")
     y = y.iloc[:, 0]
-    n_groups, df = _group_df(d)
+    n_groups, df = group_df(d)
     if df < 1:
         notes.append(f"only {n_groups} baseline runs for the run-level fixed effects: no residual df, z used")
     if np.linalg.matrix_rank(X.to_numpy()) < X.shape[1]:
         return _fallback(gains, measure, random, notes, "fixed effects are collinear (unbalanced grid)")
-    groups, intercept, comps, vc_notes = _random_structure(d, random)
+    groups, intercept, comps, vc_notes = random_structure(d, random)
     notes += vc_notes
     sizes = np.bincount(groups)
     if intercept and sizes.max() < 2:
         return _fallback(gains, measure, random, notes, "one gain per baseline run: nothing to share")
     exog_re = np.ones((len(d), 1)) if intercept else None
-    vc = _vc_spec(d, groups, comps) if comps else None
+    vc = vc_spec(d, groups, comps) if comps else None
     res, caught, errors = None, [], []
     for method in ("lbfgs", "bfgs", "nm", "powell"):  # the same likelihood; optimizers fail differently
         try:
@@ -318,31 +173,12 @@ def fit_slope(gains: pd.DataFrame, measure: str = "absolute", random: str = "run
         vcomp[name] = float(value)
     vcomp["residual"] = float(res.scale)
     est = float(params[SLOPE])
-    lo, hi, p = _t_summary(est, se, df)
+    lo, hi, p = t_summary(est, se, df)
     fe = pd.DataFrame({"coef": params, "se": np.sqrt(np.diag(cov))})
     method = "MixedLM (REML), groups = baseline runs" if random == "runs" else "MixedLM (REML), crossed components"
     return SlopeFit(measure, MEASURES[measure][1], est, se, lo, hi, p, float(df), int(len(d)), int(n_groups),
-                    method, random, notes, vcomp, _family_slopes(params, cov, d, df), fe)
+                    method, random, notes, vcomp, family_slopes(params, cov, d, df), fe)
 
-
-def run_means(d: pd.DataFrame) -> pd.DataFrame:
-    """Mean outcome per baseline run after removing intermediate and language effects estimated
-    within runs, so a run missing an intermediate (a failed cell) is not biased by which one."""
-    y = d["y"].to_numpy(dtype=float)
-    within = []
-    for col in ("intermediate_task", "language"):
-        codes, levels = pd.factorize(d[col], sort=True)
-        within += [(codes == j).astype(float) for j in range(1, len(levels))]
-    if within:
-        runs, n_runs = pd.factorize(d["brun"])[0], d["brun"].nunique()
-        W = np.column_stack(within)
-        X = np.column_stack([(runs[:, None] == np.arange(n_runs)[None, :]).astype(float), W])
-        beta = np.linalg.lstsq(X, y, rcond=None)[0]
-        effects = W @ beta[n_runs:]
-        # centre the removed effects so run means keep the average level
-        y = y - effects + effects.mean()
-    out = d.assign(y=y)
-    return out.groupby(["brun", "scale", "x", "target_task", "task_family", "seed"], as_index=False)["y"].mean()
 
 
 @single_threaded
@@ -355,18 +191,18 @@ def fit_cells(gains: pd.DataFrame, measure: str = "absolute") -> SlopeFit:
     """
     d, notes = prepare(gains, measure)
     cells = run_means(d)
-    terms = [f"C({c})" for c in ("target_task", "seed") if _levels(cells, c) > 1]
+    terms = [f"C({c})" for c in ("target_task", "seed") if n_levels(cells, c) > 1]
     terms.append(SLOPE)
-    if _levels(cells, "task_family") > 1:
+    if n_levels(cells, "task_family") > 1:
         terms.append(f"{SLOPE}:C(task_family, Sum)")
     res = sm.OLS.from_formula("y ~ " + " + ".join(terms), cells).fit()
     df = float(res.df_resid)
     est, se = float(res.params[SLOPE]), float(res.bse[SLOPE])
-    lo, hi, p = _t_summary(est, se, df)
+    lo, hi, p = t_summary(est, se, df)
     cov = res.cov_params()
     return SlopeFit(measure, MEASURES[measure][1], est, se, lo, hi, p, df, int(len(d)), int(len(cells)),
                     "OLS on baseline-run means", "cells", notes, {"run mean residual": float(res.scale)},
-                    _family_slopes(res.params, cov, cells, df), pd.DataFrame({"coef": res.params, "se": res.bse}))
+                    family_slopes(res.params, cov, cells, df), pd.DataFrame({"coef": res.params, "se": res.bse}))
 
 
 def fit_per(gains: pd.DataFrame, by: str = "target_task", measure: str = "absolute",
@@ -391,10 +227,10 @@ def slope_heterogeneity_test(gains: pd.DataFrame, measure: str = "absolute") -> 
     means (exact under the simulator's model in a balanced grid, unlike Q with estimated SEs)."""
     d, _ = prepare(gains, measure)
     cells = run_means(d)
-    if _levels(cells, "target_task") < 2:
+    if n_levels(cells, "target_task") < 2:
         return {"F": np.nan, "F_df": (0, 0), "F_p": np.nan}
-    fe = [f"C({c})" for c in ("target_task", "seed") if _levels(cells, c) > 1]
-    slope = [SLOPE] + ([f"{SLOPE}:C(task_family, Sum)"] if _levels(cells, "task_family") > 1 else [])
+    fe = [f"C({c})" for c in ("target_task", "seed") if n_levels(cells, c) > 1]
+    slope = [SLOPE] + ([f"{SLOPE}:C(task_family, Sum)"] if n_levels(cells, "task_family") > 1 else [])
     small = sm.OLS.from_formula("y ~ " + " + ".join(fe + slope), cells).fit()
     big = sm.OLS.from_formula("y ~ " + " + ".join([*fe, f"{SLOPE}:C(target_task)"]), cells).fit()
     k = small.df_resid - big.df_resid
@@ -442,59 +278,4 @@ def heterogeneity(per: pd.DataFrame, gains: pd.DataFrame | None = None, measure:
                             f"of slopes ≈ {np.sqrt(tau2):.2f}); read the forest plot before the pooled number.")
     else:
         out["statement"] = f"The per-target slopes are consistent with one common slope ({q_text})."
-    return out
-
-
-# ----------------------------------------------------------------------------- language covariates
-
-COVARIATE_ALIASES = {"family": "language_family", "language_family": "language_family", "script": "script"}
-SIZE_COLUMNS = ("pretrain_size", "pretraining_size", "pretrain_tokens", "pretrain_gb", "pretrain_mb",
-                "data_size", "cc_size")
-
-
-@single_threaded
-def fit_language_covariates(gains: pd.DataFrame, metadata: pd.DataFrame, measure: str = "absolute") -> pd.DataFrame:
-    """Do language traits (family, script, log2 pretraining-data size) shift the gain or its slope?
-
-    OLS of the gain on the run-level fixed effects plus each covariate and its interaction with
-    log2(params); SEs are clustered by language, the covariate's unit (run-level noise is shared by
-    all languages of a run, so it cancels from between-language contrasts). With few languages the
-    t reference has few df: read these as exploratory.
-    Returns one row per covariate term; empty when the metadata has none of the known columns.
-    """
-    if "language" not in metadata.columns:
-        raise ValueError("language metadata needs a 'language' column")
-    meta = metadata.rename(columns={k: v for k, v in COVARIATE_ALIASES.items() if k in metadata.columns})
-    cats = [c for c in ("language_family", "script") if c in meta.columns]
-    sizes = [c for c in SIZE_COLUMNS if c in meta.columns]
-    if not cats and not sizes:
-        return pd.DataFrame()
-    d, _ = prepare(gains, measure)
-    d = d.merge(meta[["language", *cats, *sizes]].drop_duplicates("language"), on="language", how="inner")
-    covs = []
-    for c in cats:
-        d[c] = d[c].astype(str)
-        if d[c].nunique() > 1:
-            covs.append(f"C({c}, Sum)")
-    for c in sizes:
-        vals = pd.to_numeric(d[c], errors="coerce")
-        d[f"log2_{c}"] = np.log2(vals.where(vals > 0))
-        d[f"log2_{c}"] -= d[f"log2_{c}"].mean()
-        covs.append(f"log2_{c}")
-    d = d.dropna(subset=[f"log2_{c}" for c in sizes])
-    if not covs or d.empty:
-        return pd.DataFrame()
-    base = [f"C({c})" for c in ("intermediate_task", "target_task", "seed") if _levels(d, c) > 1]
-    formula = "y ~ " + " + ".join([*base, SLOPE, *covs, *[f"{SLOPE}:{c}" for c in covs]])
-    y, X = patsy.dmatrices(formula, d, return_type="dataframe")
-    clusters = pd.factorize(d["language"])[0]
-    res = sm.OLS(y.iloc[:, 0], X).fit(cov_type="cluster", cov_kwds={"groups": clusters}, use_t=True)
-    ci = res.conf_int()
-    keep = [n for n in X.columns if any(c in n for c in covs)]
-    out = pd.DataFrame({"term": keep, "coef": res.params[keep].to_numpy(), "se": res.bse[keep].to_numpy(),
-                        "ci_low": ci.loc[keep, 0].to_numpy(), "ci_high": ci.loc[keep, 1].to_numpy(),
-                        "p_value": res.pvalues[keep].to_numpy()})
-    out["meaning"] = np.where(out["term"].str.startswith(f"{SLOPE}:"),
-                              "change in the slope per doubling", "shift in the gain")
-    out.attrs["languages"] = int(d["language"].nunique())
     return out

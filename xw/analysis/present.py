@@ -1,28 +1,67 @@
 """How the analysis is shown to a reader: the summary card and the formatted tables.
 
-Presentation only: every number comes from an ``Analysis`` (``xw.analysis.report``); nothing here
-fits a model. The notebook calls ``A.summary_card()`` and ``A.table(name)``; ``TABLES`` lists the
-names. Both display as HTML in JupyterLab and in the exported report (``xw.report``), which styles
-the ``xw-*`` classes further; the inline styles keep them readable in a plain notebook too.
+Presentation only: every number comes from an ``Analysis`` (``xw.analysis.pipeline``, seen here as
+``AnalysisView``); nothing here fits a model. The notebook calls ``A.summary_card()`` and
+``A.table(name)``; ``TABLES`` lists the names. Both display as HTML in JupyterLab and in the exported
+report (``xw.report``), which styles the ``xw-*`` classes further; the inline styles keep them readable
+in a plain notebook too.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
 
 from xw.analysis.gains import MEASURE_LABELS, format_params, measure_column
-from xw.analysis.verdict import _num, _p, claim, verdict_word
+from xw.analysis.verdict import claim, p_phrase, signed_number, verdict_word
 
 if TYPE_CHECKING:
     from pandas.io.formats.style import Styler
 
     from xw.analysis.models import SlopeFit
-    from xw.analysis.report import Analysis
+    from xw.analysis.robustness import BootstrapResult
+
+
+class AnalysisView(Protocol):
+    """What is shown of an analysed study: the part of ``xw.analysis.pipeline.Analysis`` read here.
+
+    A protocol, so that this module needs nothing from the pipeline, which imports it."""
+
+    @property
+    def fit(self) -> SlopeFit: ...
+    @property
+    def fits(self) -> dict[str, SlopeFit]: ...
+    @property
+    def gains(self) -> pd.DataFrame: ...
+    @property
+    def gain_measure(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def verdict_word(self) -> str: ...
+    @property
+    def per_target(self) -> pd.DataFrame: ...
+    @property
+    def per_intermediate(self) -> pd.DataFrame: ...
+    @property
+    def heterogeneity(self) -> dict: ...
+    @property
+    def bootstrap(self) -> BootstrapResult: ...
+    @property
+    def equivalent(self) -> pd.DataFrame: ...
+    def describe_data(self) -> str: ...
+    def verdict_table(self) -> pd.DataFrame: ...
+    def bootstrap_table(self) -> pd.DataFrame: ...
+    def equivalent_summary(self) -> pd.DataFrame: ...
+    def dropped(self) -> pd.DataFrame: ...
+    def family_slopes(self) -> pd.DataFrame: ...
+    def variance_components(self) -> pd.DataFrame: ...
+    def gain_table(self) -> pd.DataFrame: ...
+    def language_covariates(self) -> pd.DataFrame: ...
 
 #: verdict word -> badge colour
 VERDICT_COLOURS = {"amplifies": "#1a7f37", "diminishes": "#b35900", "no evidence": "#57606a"}
@@ -50,11 +89,12 @@ def headline(fit: SlopeFit) -> str:
 
 
 def effect_size(fit: SlopeFit) -> str:
-    return (f"{_num(fit.estimate)} {fit.unit} per doubling of parameters, 95% CI {_num(fit.ci_low)} to "
-            f"{_num(fit.ci_high)} ({_p(fit.p_value)}; {fit.method}; {fit.n} paired gains).")
+    return (f"{signed_number(fit.estimate)} {fit.unit} per doubling of parameters, 95% CI "
+            f"{signed_number(fit.ci_low)} to {signed_number(fit.ci_high)} ({p_phrase(fit.p_value)}; {fit.method}; "
+            f"{fit.n} paired gains).")
 
 
-def plain_words(a: Analysis) -> str:
+def plain_words(a: AnalysisView) -> str:
     """What the slope means for someone choosing a model size: the gain at both ends of the ladder,
     what it is worth in parameters, and the verdict as advice."""
     fit, g = a.fit, a.gains
@@ -65,13 +105,14 @@ def plain_words(a: Analysis) -> str:
     text = []
     if len(by_scale) > 1:
         text.append(f"Averaged over targets, intermediate tasks, languages and seeds, English intermediate-task "
-                    f"training adds {_num(by_scale.iloc[0])} {fit.unit} at {format_params(lo_p)} parameters and "
-                    f"{_num(by_scale.iloc[-1])} {fit.unit} at {format_params(hi_p)} ({label}).")
+                    f"training adds {signed_number(by_scale.iloc[0])} {fit.unit} at {format_params(lo_p)} "
+                    f"parameters and {signed_number(by_scale.iloc[-1])} {fit.unit} at {format_params(hi_p)} "
+                    f"({label}).")
     span = float(np.ptp(np.unique(g["log2_params"])))
     word = verdict_word(fit)
-    over = (f"over the whole ladder ({span:.1f} doublings) the model puts the change at {_num(fit.estimate * span)} "
-            f"{fit.unit} (95% CI {_num(min(fit.ci_low, fit.ci_high) * span)} to "
-            f"{_num(max(fit.ci_low, fit.ci_high) * span)})")
+    over = (f"over the whole ladder ({span:.1f} doublings) the model puts the change at "
+            f"{signed_number(fit.estimate * span)} {fit.unit} (95% CI {signed_number(min(fit.ci_low, fit.ci_high) * span)} to "
+            f"{signed_number(max(fit.ci_low, fit.ci_high) * span)})")
     if word == "amplifies":
         text.append(f"Bigger models get more out of intermediate-task training, not less: {over}.")
     elif word == "diminishes":
@@ -87,7 +128,7 @@ def plain_words(a: Analysis) -> str:
     return " ".join(text)
 
 
-def _equivalent_ends(a: Analysis) -> list[tuple[float, float]]:
+def _equivalent_ends(a: AnalysisView) -> list[tuple[float, float]]:
     try:
         eq = a.equivalent
     except Exception:  # noqa: BLE001 - the card must not fail on an optional number
@@ -102,7 +143,7 @@ def _equivalent_ends(a: Analysis) -> list[tuple[float, float]]:
     return [(float(p), float(med.loc[p])) for p in ends]
 
 
-def summary_items(a: Analysis) -> list[tuple[str, str]]:
+def summary_items(a: AnalysisView) -> list[tuple[str, str]]:
     """(label, text) pairs of the card after the headline; also the card's plain-text form."""
     fit = a.fit
     items = [("Effect size", effect_size(fit)), ("In plain words", plain_words(a)),
@@ -110,8 +151,9 @@ def summary_items(a: Analysis) -> list[tuple[str, str]]:
     others = [m for m in a.fits if m != a.gain_measure]
     if others:
         items.append(("Other gain measures", "; ".join(
-            f"{MEASURE_LABELS[m]}: {verdict_word(a.fits[m])} ({_num(a.fits[m].estimate)} {a.fits[m].unit} per "
-            f"doubling, 95% CI {_num(a.fits[m].ci_low)} to {_num(a.fits[m].ci_high)})" for m in others) + "."))
+            f"{MEASURE_LABELS[m]}: {verdict_word(a.fits[m])} ({signed_number(a.fits[m].estimate)} "
+            f"{a.fits[m].unit} per doubling, 95% CI {signed_number(a.fits[m].ci_low)} to "
+            f"{signed_number(a.fits[m].ci_high)})" for m in others) + "."))
     settings = f"Headline gain measure: {a.gain_measure} (notebook parameter gain_measure); results: {a.source}."
     items.append(("Data", f"{a.describe_data()} {settings}"))
     if fit.notes:
@@ -119,7 +161,7 @@ def summary_items(a: Analysis) -> list[tuple[str, str]]:
     return items
 
 
-def summary_card(a: Analysis) -> HTMLBlock:
+def summary_card(a: AnalysisView) -> HTMLBlock:
     word = a.verdict_word
     colour = VERDICT_COLOURS.get(word, "#57606a")
     items = summary_items(a)
@@ -190,7 +232,7 @@ def message(text: str) -> HTMLBlock:
     return HTMLBlock(f'<p class="xw-table-note">{html.escape(text)}</p>', text)
 
 
-def _per_target(a: Analysis):
+def _per_target(a: AnalysisView):
     cols = ["target_task", "task_family", "slope_per_doubling", "ci_low", "ci_high", "p_value", "n", "notes"]
     per = a.per_target.sort_values("slope_per_doubling", ascending=False, na_position="last")
     per = per[[c for c in cols if c in per.columns]]
@@ -198,7 +240,7 @@ def _per_target(a: Analysis):
                        f"target ({a.fit.unit}; {a.fit.method}). The forest plot above shows the same rows.")
 
 
-def _verdicts(a: Analysis):
+def _verdicts(a: AnalysisView):
     t = a.verdict_table()
     t = t.assign(measure=[f"{MEASURE_LABELS[m]}{' (headline)' if m == a.gain_measure else ''}"
                           for m in t["measure"]])
@@ -207,13 +249,13 @@ def _verdicts(a: Analysis):
                      "gain is a shrinking share of a rising baseline.")
 
 
-def _bootstrap(a: Analysis):
+def _bootstrap(a: AnalysisView):
     return styled(a.bootstrap_table(), f"The slope ({a.fit.unit} per doubling) from the mixed model and from a "
                                        f"cluster bootstrap over languages and seeds; similar intervals mean the "
                                        f"model's assumptions do not drive the answer.")
 
 
-def _equivalent(a: Analysis):
+def _equivalent(a: AnalysisView):
     s = a.equivalent_summary()
     if s.empty:
         return message("Compute-equivalent gain: not available (the baseline does not improve with scale).")
@@ -226,7 +268,7 @@ def _equivalent(a: Analysis):
                         "score-vs-log2(params) line; at the top of the ladder this is an extrapolation).")
 
 
-def _dropped(a: Analysis):
+def _dropped(a: AnalysisView):
     d = a.dropped()
     if d.empty:
         return message("No pairs were dropped: every intermediate-task score has the baseline score of the same "
@@ -243,28 +285,28 @@ def _dropped(a: Analysis):
                   more="A.dropped()")
 
 
-def _families(a: Analysis):
+def _families(a: AnalysisView):
     return styled(a.family_slopes(), f"Slope per task family ({a.fit.unit} per doubling): the family is a "
                                      f"moderator, and the headline slope is the unweighted mean of these.")
 
 
-def _per_intermediate(a: Analysis):
+def _per_intermediate(a: AnalysisView):
     cols = ["intermediate_task", "slope_per_doubling", "ci_low", "ci_high", "p_value", "n", "notes"]
     per = a.per_intermediate
     return styled(per[[c for c in cols if c in per.columns]],
                   f"Slope per intermediate task ({a.fit.unit} per doubling), one model each.")
 
 
-def _variance(a: Analysis):
+def _variance(a: AnalysisView):
     return styled(a.variance_components(), "Variance components of the headline model.")
 
 
-def _gains(a: Analysis):
+def _gains(a: AnalysisView):
     return styled(a.gain_table(), f"Mean {MEASURE_LABELS[a.gain_measure]} ({a.fit.unit}) per scale, intermediate "
                                   f"task and target, over languages and seeds.", more="A.gain_table()")
 
 
-def _covariates(a: Analysis):
+def _covariates(a: AnalysisView):
     t = a.language_covariates()
     if t.empty:
         return message("Language covariates: no language metadata given (notebook parameter language_metadata: a "
@@ -273,7 +315,7 @@ def _covariates(a: Analysis):
 
 
 #: name -> view; ``Analysis.table(name)``
-TABLES: dict[str, Callable[[Analysis], object]] = {
+TABLES: dict[str, Callable[[AnalysisView], object]] = {
     "per_target": _per_target,
     "verdicts": _verdicts,
     "bootstrap": _bootstrap,
@@ -287,7 +329,7 @@ TABLES: dict[str, Callable[[Analysis], object]] = {
 }
 
 
-def table(a: Analysis, name: str):
+def table(a: AnalysisView, name: str):
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r}; tables: {sorted(TABLES)}")
     return TABLES[name](a)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from xw.analysis.models import prepare, single_threaded
+from xw.analysis.design import prepare, single_threaded
 
 
 @dataclass

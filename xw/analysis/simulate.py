@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from xw.analysis.design import single_threaded
 from xw.analysis.gains import BASELINE, compute_gains
-from xw.analysis.models import SlopeFit, fit_cells, fit_ols_cluster, fit_slope, single_threaded
+from xw.analysis.models import SlopeFit, fit_cells, fit_ols_cluster, fit_slope
 
 XTREME_TARGETS: tuple[tuple[str, str, str], ...] = (
     ("xnli", "classification", "accuracy"), ("pawsx", "classification", "accuracy"),

@@ -27,11 +27,13 @@ def verdict_word(fit: SlopeFit) -> str:
     return "no evidence"
 
 
-def _p(p: float) -> str:
+def p_phrase(p: float) -> str:
+    """A p-value for prose: 'p < 0.001' or 'p = 0.042'."""
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
-def _num(v: float) -> str:
+def signed_number(v: float) -> str:
+    """A signed number for prose: two decimals, or two significant digits when smaller than 0.01."""
     return f"{v:+.2f}" if abs(v) >= 0.01 or v == 0 else f"{v:+.2g}"
 
 
@@ -47,13 +49,13 @@ def claim(fit: SlopeFit, detail: str = "") -> str:
         return f"Scale diminishes the benefit of {SUBJECT}: the {label} shrinks by {size}{detail}."
     ending = ", an interval that includes 0." if detail else ", and its 95% CI includes 0."
     return (f"No evidence that scale amplifies or diminishes the benefit of {SUBJECT}: the {label} changes by "
-            f"{_num(fit.estimate)} {fit.unit} per doubling of parameters{detail}{ending}")
+            f"{signed_number(fit.estimate)} {fit.unit} per doubling of parameters{detail}{ending}")
 
 
 def verdict_sentence(fit: SlopeFit) -> str:
     """The headline: verdict, effect size with its CI, the measure and the model it came from."""
-    return claim(fit, f"(slope {_num(fit.estimate)}, 95% CI {_num(fit.ci_low)} to {_num(fit.ci_high)}, "
-                      f"{_p(fit.p_value)}; {fit.method}, n = {fit.n} gains)")
+    return claim(fit, f"(slope {signed_number(fit.estimate)}, 95% CI {signed_number(fit.ci_low)} to "
+                      f"{signed_number(fit.ci_high)}, {p_phrase(fit.p_value)}; {fit.method}, n = {fit.n} gains)")
 
 
 def meaning(fit: SlopeFit, gains: pd.DataFrame) -> str:
@@ -66,8 +68,8 @@ def meaning(fit: SlopeFit, gains: pd.DataFrame) -> str:
     lo, hi = sorted((fit.ci_low * span, fit.ci_high * span))
     p_min, p_max = gains["params"].min(), gains["params"].max()
     text = (f"Across the ladder ({format_params(p_min)} -> {format_params(p_max)} parameters, {span:.1f} doublings) the "
-            f"{MEASURE_LABELS[fit.measure]} changes by {_num(fit.estimate * span)} {fit.unit} "
-            f"(95% CI {_num(lo)} to {_num(hi)}), against a mean {MEASURE_LABELS[fit.measure]} of "
+            f"{MEASURE_LABELS[fit.measure]} changes by {signed_number(fit.estimate * span)} {fit.unit} "
+            f"(95% CI {signed_number(lo)} to {signed_number(hi)}), against a mean {MEASURE_LABELS[fit.measure]} of "
             f"{mean_gain:.2f} {fit.unit}.")
     if len(fit.family_slopes) > 1:
         text += (" The slope is the unweighted mean of the per-family slopes (task family is a moderator, so "

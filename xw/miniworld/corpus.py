@@ -13,7 +13,11 @@ import random
 from dataclasses import replace
 from functools import lru_cache
 
-from xw.miniworld.world import LANGUAGES, VERBS, Word, get_world, reduce_clause
+from xw.miniworld.concepts import VERBS
+from xw.miniworld.grammar import Word
+from xw.miniworld.meanings import reduce_clause
+from xw.miniworld.profiles import LANGUAGES
+from xw.miniworld.world import get_world
 
 
 def _meanings(world, rng: random.Random, n_sentences: int) -> list[tuple[list, str | None]]:

@@ -23,23 +23,14 @@ from typing import Any
 import datasets
 
 from xw.errors import DataNotFoundError
-from xw.miniworld.world import (
-    ANTONYMS,
-    LANGUAGES,
-    NER_TAGS,
-    NOUN_CLASSES,
-    POLARITY,
-    POS_TAGS,
-    VERBS,
-    Clause,
-    Word,
-    World,
-    get_world,
-    reduce_clause,
-)
+from xw.miniworld.concepts import ANTONYMS, NER_TAGS, NOUN_CLASSES, POLARITY, POS_TAGS, VERBS
+from xw.miniworld.grammar import Word
+from xw.miniworld.meanings import Clause, reduce_clause
+from xw.miniworld.profiles import LANGUAGES
+from xw.miniworld.world import World, get_world
 from xw.tasks.base import DataConfig, RetrievalSet, TaskSpec, register
+from xw.tasks.labels import NLI_LABELS
 
-NLI_LABELS = ("entailment", "neutral", "contradiction")
 ENTAIL_LABELS = ("entailment", "not_entailment")
 SENTIMENT_LABELS = ("negative", "positive")
 NON_ENGLISH: tuple[str, ...] = tuple(lang for lang in LANGUAGES if lang != "en")

@@ -1,7 +1,9 @@
 """Task definitions and the registry: adding a task is one `register(TaskSpec(...))`.
 
-Every loader returns examples in one of five canonical schemas, so featurisation,
-training and metrics never look at where the data came from:
+Why: phases, kernels and the grid only ever see a :class:`TaskSpec`, so a task's data source,
+label set and metric are declared once here and nowhere else. Every loader returns examples in
+its kind's canonical schema (see :mod:`xw.tasks.kinds`), so featurisation, training and metrics
+never look at where the data came from:
 
 - classification: columns ``text`` (str), optional ``text_pair`` (str), ``label`` (int)
 - tagging: ``tokens`` (list[str]), ``tags`` (list[int], indices into ``label_names``)
@@ -9,21 +11,24 @@ training and metrics never look at where the data came from:
   ``answers`` ({"text": list[str], "answer_start": list[int]}; empty lists = unanswerable)
 - multiple_choice: ``context`` (str), ``choices`` (list[str]), ``label`` (int)
 - retrieval: a :class:`RetrievalSet` (not a Dataset): two sides and the gold pairs
+
+A name is registered once; :func:`override` replaces tasks for the length of a ``with`` block.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xw.errors import UnknownTaskError
+from xw.errors import DuplicateTaskError, UnknownTaskError
+from xw.tasks.kinds import KINDS, TaskKind
 
 Kind = Literal["classification", "tagging", "qa", "multiple_choice", "retrieval"]
 Role = Literal["target", "intermediate", "both"]
-KINDS: tuple[str, ...] = ("classification", "tagging", "qa", "multiple_choice", "retrieval")
 
 
 @dataclass(frozen=True)
@@ -79,9 +84,15 @@ class TaskSpec:
     data_hint: str = ""  # how a user gets the data; shown when it is missing
     description: str = ""
     label_names_loader: LabelNamesLoader | None = None  # label set read from the data when label_names is ()
+    metric_needs_language: bool = False  # the metric is called with the evaluation language (MLQA's normalisation)
 
     def eval_split_for(self, language: str) -> str:
         return self.eval_split_by_language.get(language, self.eval_split)
+
+    @property
+    def task_kind(self) -> TaskKind:
+        """The object of this task's kind (``kind`` is its name): schema, trained or not, token counts."""
+        return KINDS[self.kind]
 
     @property
     def num_labels(self) -> int:
@@ -107,11 +118,44 @@ def with_label_names(task: TaskSpec, config: DataConfig) -> TaskSpec:
 _REGISTRY: dict[str, TaskSpec] = {}
 
 
-def register(spec: TaskSpec) -> TaskSpec:
+def _check_kind(spec: TaskSpec) -> None:
     if spec.kind not in KINDS:
-        raise ValueError(f"task {spec.name!r}: kind {spec.kind!r} is not one of {KINDS}")
+        raise ValueError(f"task {spec.name!r}: kind {spec.kind!r} is not one of {tuple(KINDS)}")
+
+
+def register(spec: TaskSpec) -> TaskSpec:
+    """Add a task; a name already registered is refused (use :func:`override` to replace one on purpose)."""
+    _check_kind(spec)
+    if spec.name in _REGISTRY:
+        existing = _REGISTRY[spec.name]
+        raise DuplicateTaskError(
+            f"task {spec.name!r} is already registered (a {existing.kind} {existing.role} task); give the new "
+            "task another name, or replace it for a block with `with xw.tasks.override(spec): ...`."
+        )
     _REGISTRY[spec.name] = spec
     return spec
+
+
+@contextlib.contextmanager
+def override(*specs: TaskSpec) -> Iterator[tuple[TaskSpec, ...]]:
+    """Register ``specs`` for the ``with`` block, replacing same-named tasks; afterwards the registry is as before.
+
+    Built-in tasks are loaded first, so overriding one of them is not undone by their lazy registration.
+    """
+    _ensure_builtin_tasks()
+    for spec in specs:
+        _check_kind(spec)
+    previous = {spec.name: _REGISTRY.get(spec.name) for spec in specs}
+    try:
+        for spec in specs:
+            _REGISTRY[spec.name] = spec
+        yield specs
+    finally:
+        for name, spec in previous.items():
+            if spec is None:
+                _REGISTRY.pop(name, None)
+            else:
+                _REGISTRY[name] = spec
 
 
 def get_task(name: str) -> TaskSpec:

@@ -1,4 +1,4 @@
-"""The grid on a Slurm cluster: one submitit job per cell, chained by Slurm dependencies.
+"""``executor: slurm``: the grid on a Slurm cluster, one submitit job per cell, chained by Slurm dependencies.
 
 ``xw grid STUDY --executor slurm`` submits
 
@@ -8,27 +8,26 @@
   done yet), with ``--kill-on-invalid-dep=yes`` so a failed intermediate cancels its targets at once;
 - an *analysis* job, ``afterany`` on every cell job: it records cells whose job died without a word
   (time limit, node failure, scancel) or was cancelled by a failed dependency, merges the results,
-  runs the analysis notebook and exports the report.
+  runs the analysis notebook and exports the report (the grid's ``finish``, handed in its GridRun).
 
-Each cell job calls :func:`xw.grid.run_cell_notebook` and :func:`xw.grid.settle`, so its executed
-notebook, log, running marker and failure record are the ones a local worker writes. Resources
-come from the parameters file's ``executor.slurm`` (partition, gpus_per_node, cpus_per_task,
-mem_gb, timeout_min). Job ids are kept in ``outputs/<study>/slurm/jobs.json`` and submitit's
-files (pickles, stdout/stderr) in ``outputs/<study>/slurm/<job id>/``.
+Each cell job calls :func:`xw.execution.cell.run_cell_notebook` and :func:`xw.execution.cell.settle`,
+so its executed notebook, log, running marker and failure record are the ones a local worker writes.
+Resources come from the parameters file's ``executor.slurm`` (partition, gpus_per_node,
+cpus_per_task, mem_gb, timeout_min). Job ids are kept in ``outputs/<study>/slurm/jobs.json`` and
+submitit's files (pickles, stdout/stderr) in ``outputs/<study>/slurm/<job id>/``.
 
 Resume: done cells are never submitted; a cell whose job from an earlier submission is still
 queued or running is adopted (waited on, used as a dependency), not submitted twice. By default
 the grid waits for the analysis job, holding the study lock; ``--no-wait`` returns after
 submitting. Killing the waiting grid leaves the jobs running; run ``xw grid`` again to follow them.
 
-Job states come from ``squeue`` (and ``scontrol``/``sacct`` for finished jobs), not from
-submitit's watcher, which needs ``sacct`` and so a Slurm accounting database.
+Job states come from ``squeue`` (and ``scontrol``/``sacct`` for finished jobs; xw.slurm_queue), not
+from submitit's watcher, which needs ``sacct`` and so a Slurm accounting database.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import json
 import os
 import subprocess
@@ -37,80 +36,30 @@ import time
 from pathlib import Path
 from typing import Any
 
+from xw import cells as cells_mod
 from xw.cells import Cell
+from xw.checkpoints import needs_pretraining
 from xw.errors import XWError
+from xw.execution.cell import child_env, run_cell_notebook, settle
+from xw.executors.base import Executor, Finish, GridReport, GridRun
+from xw.layout import failure_record, jobs_path, slurm_dir
+from xw.ledger import cell_states, read_failures, record_failure
 from xw.params import Study
+from xw.slurm_queue import ended_state, live_jobs
 
-JOBS_FILE = "jobs.json"
 POLL_S = float(os.environ.get("XW_SLURM_POLL_S", "10"))
-# squeue states of a job that has ended (squeue may still list it for a moment)
-ENDED = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE",
-         "OUT_OF_MEMORY", "SPECIAL_EXIT", "REVOKED"}
 
 
 class CellFailed(RuntimeError):
     """Raised inside a cell job so Slurm marks it FAILED (its dependents are then cancelled)."""
 
 
-def slurm_dir(study: Study) -> Path:
-    return study.output_dir / "slurm"
-
-
-# ---- asking Slurm -------------------------------------------------------------------------------
-
-_live_cache: tuple[float, dict[str, str] | None] = (0.0, None)
-
-
-def live_jobs(max_age_s: float = 0.0) -> dict[str, str] | None:
-    """Job id -> state of this user's jobs still queued or running; None if squeue cannot be asked."""
-    global _live_cache
-    if max_age_s and time.monotonic() - _live_cache[0] < max_age_s:
-        return _live_cache[1]
-    try:
-        out = subprocess.run(["squeue", "--noheader", "--user", getpass.getuser(), "--format", "%i|%T"],
-                             capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        jobs = None
-    else:
-        jobs = None if out.returncode else {}
-        for line in out.stdout.splitlines() if jobs is not None else []:
-            job_id, _, state = line.strip().partition("|")
-            if job_id and state not in ENDED:
-                jobs[job_id] = state
-    _live_cache = (time.monotonic(), jobs)
-    return jobs
-
-
-def job_is_live(job_id: str) -> bool | None:
-    """Whether a job is still queued or running (None when Slurm cannot be asked)."""
-    jobs = live_jobs(max_age_s=5.0)
-    return None if jobs is None else job_id in jobs
-
-
-def ended_state(job_id: str) -> str:
-    """How a job that left the queue ended, e.g. 'TIMEOUT' or 'CANCELLED (DependencyNeverSatisfied)'."""
-    try:
-        out = subprocess.run(["scontrol", "--oneliner", "show", "job", job_id], capture_output=True, text=True,
-                             timeout=60)
-        fields = dict(f.split("=", 1) for f in out.stdout.split() if "=" in f)
-        if fields.get("JobState"):
-            reason = fields.get("Reason", "None")
-            return fields["JobState"] + (f" ({reason})" if reason not in ("None", "") else "")
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:  # older jobs: only the accounting database knows
-        out = subprocess.run(["sacct", "--noheader", "--allocations", "--parsable2", "--format", "State",
-                              "--jobs", job_id], capture_output=True, text=True, timeout=60)
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip().splitlines()[0]
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return "unknown (no longer known to slurmctld)"
+# ---- the jobs of a study ------------------------------------------------------------------------
 
 
 def read_jobs(study: Study) -> dict[str, Any]:
     try:
-        return json.loads((slurm_dir(study) / JOBS_FILE).read_text())
+        return json.loads(jobs_path(study).read_text())
     except (OSError, ValueError):
         return {}
 
@@ -118,7 +67,7 @@ def read_jobs(study: Study) -> dict[str, Any]:
 def _write_jobs(study: Study, jobs: dict[str, Any]) -> None:
     from xw.atomic import atomic_write_text
 
-    atomic_write_text(slurm_dir(study) / JOBS_FILE, json.dumps(jobs, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(jobs_path(study), json.dumps(jobs, indent=2, sort_keys=True) + "\n")
 
 
 def job_notes(study: Study) -> dict[str, str]:
@@ -152,9 +101,7 @@ def _job_outcome(study: Study, job_id: str) -> tuple[str, Any]:
 
 
 def _job_env() -> dict[str, str]:
-    from xw.grid import _child_env
-
-    env = _child_env(1)
+    env = child_env(1)
     cpus = os.environ.get("SLURM_CPUS_PER_TASK")
     if cpus and "XW_THREADS" not in os.environ:  # share the job's cores, not the node's
         env["XW_THREADS"] = cpus
@@ -165,34 +112,28 @@ def _job_env() -> dict[str, str]:
 
 def prepare_job(study: Study) -> str:
     """Phase (i) pretraining of the mini-world scales (cached), before any cell job starts."""
-    from xw.cells import prepare_models
-
-    prepare_models(study, workers=1)
+    cells_mod.prepare_models(study, workers=1)
     return "prepared"
 
 
 def cell_job(study: Study, cell: Cell, notebooks_dir: str, kernel: str) -> str:
     """One cell on a compute node, exactly as a local worker runs it; raises if the cell failed."""
-    from xw.grid import run_cell_notebook, settle
-
     run = run_cell_notebook(study, cell, Path(notebooks_dir), kernel, _job_env())
     settle(study, cell, run)
     if not run.ok:
         first = run.error.splitlines()[0] if run.error else ""
         raise CellFailed(f"cell {cell.id} failed ({run.stage}): {first}; record in "
-                         f"{study.output_dir / 'failed' / (cell.id + '.json')}")
+                         f"{failure_record(study, cell.id)}")
     return cell.id
 
 
 def record_lost_cells(study: Study, cells: list[Cell], jobs: dict[str, str], prepare: str | None) -> None:
     """Failure records for cells whose job ended without writing one: cancelled because a dependency
     failed (recorded as skipped, as a local grid does), or killed (time limit, node failure, scancel)."""
-    from xw import cells as cells_mod
-    from xw.grid import read_failures, record_failure
-
+    states = {s.cell.id: s.state for s in cell_states(study, cells, live=False)}
     failures = read_failures(study)
     for cell in cells:  # intermediate cells first, so their targets see their records
-        if cells_mod.is_done(study, cell) or cell.id in failures:
+        if states[cell.id] != "pending":  # done, or its failure is recorded
             continue
         dep = cells_mod.dependency(cell)
         if dep is not None and dep.id in failures:
@@ -212,35 +153,28 @@ def record_lost_cells(study: Study, cells: list[Cell], jobs: dict[str, str], pre
         failures[cell.id] = {"error": error, "skipped": skipped}
 
 
-def report_from_disk(study: Study, cells: list[Cell], already_done: list[str]):
-    """A GridReport from result files and failure records (what the Slurm jobs left)."""
-    from xw import cells as cells_mod
-    from xw.grid import GridReport, read_failures
-
+def report_from_disk(study: Study, cells: list[Cell], already_done: list[str]) -> GridReport:
+    """A GridReport from the cells' states on disk (what the Slurm jobs left)."""
     report = GridReport(study=study.name, output_dir=study.output_dir, total=len(cells), executor="slurm")
     report.already_done = list(already_done)
-    failures = read_failures(study)
-    for cell in cells:
-        if cells_mod.is_done(study, cell):
-            if cell.id not in already_done:
-                report.succeeded.append(cell.id)
-        elif cell.id in failures:
-            record = failures[cell.id]
-            target = report.skipped if record.get("skipped") else report.failed
-            target[cell.id] = str(record.get("error") or "")
+    for s in cell_states(study, cells, live=False):
+        if s.state == "done":
+            if s.cell.id not in already_done:
+                report.succeeded.append(s.cell.id)
+        elif s.state in ("failed", "skipped"):
+            target = report.skipped if s.state == "skipped" else report.failed
+            target[s.cell.id] = s.error
     return report
 
 
 def analysis_job(study: Study, cells: list[Cell], already_done: list[str], jobs: dict[str, str],
-                 prepare: str | None, notebooks_dir: str, kernel: str, gain_measure: str | None):
+                 prepare: str | None, notebooks_dir: str, kernel: str, gain_measure: str | None,
+                 finish: Finish) -> GridReport:
     """After every cell job (afterany): record lost cells, merge rows, run the analysis, write the report."""
-    from xw.grid import _finish
-    from xw.report import export_report
-
     record_lost_cells(study, cells, jobs, prepare)
     report = report_from_disk(study, cells, already_done)
     report.jobs = dict(jobs)
-    _finish(study, report, Path(notebooks_dir), kernel, _job_env(), cells, gain_measure, export_report)
+    finish(study, report, Path(notebooks_dir), kernel, _job_env(), cells, gain_measure)
     return report
 
 
@@ -275,22 +209,27 @@ def _submit(executor, name: str, after: list[str], kind: str, fn, *args) -> str:
                       "in the parameters file (partition, gpus_per_node, cpus_per_task, mem_gb, timeout_min)") from None
 
 
-def run_slurm_grid(study: Study, notebooks_dir: Path, kernel: str, *, progress: bool = True,
-                   gain_measure: str | None = None, wait: bool = True):
-    """Submit the pending cells and the analysis as Slurm jobs; wait for them unless ``wait`` is False.
+class SlurmExecutor(Executor):
+    name = "slurm"
 
-    Called by xw.grid.run_grid with the study lock held.
+    def run(self, run: GridRun) -> GridReport:
+        """Submit the pending cells and the analysis as Slurm jobs; wait for them unless ``run.wait`` is False."""
+        return run_slurm_grid(run)
+
+
+def run_slurm_grid(run: GridRun) -> GridReport:
+    """Submit the pending cells and the analysis as Slurm jobs; wait for them unless ``run.wait`` is False.
+
+    Called through xw.grid.run_grid with the study lock held.
     """
-    from xw import cells as cells_mod
-    from xw.checkpoints import needs_pretraining
-    from xw.grid import plan_grid
-
+    notebooks_dir, kernel, gain_measure = run.notebooks_dir, run.kernel, run.gain_measure
     if live_jobs() is None:
         raise XWError("executor slurm: squeue does not answer (is Slurm installed here, and slurmctld up?); "
                       "use --executor local, or run .ci/setup-slurm.sh for a one-node test cluster")
     # the jobs may start in another folder: make every path absolute before pickling the study
-    study = dataclasses.replace(study, path=Path(study.path).resolve(), output_root=Path(study.output_root).resolve())
-    grid, todo, report = plan_grid(study, notebooks_dir)
+    study = dataclasses.replace(run.study, path=Path(run.study.path).resolve(),
+                                output_root=Path(run.study.output_root).resolve())
+    grid, todo, report = run.plan(study, notebooks_dir)
     report.executor = "slurm"
     previous = read_jobs(study)
     live = live_jobs() or {}
@@ -318,7 +257,7 @@ def run_slurm_grid(study: Study, notebooks_dir: Path, kernel: str, *, progress: 
                                     str(notebooks_dir), kernel)
         analysis = _submit(executor, f"xw-{study.name}-analysis", sorted(set(jobs.values()), key=int),
                            "afterany", analysis_job, study, grid, report.already_done, jobs, prepare,
-                           str(notebooks_dir), kernel, gain_measure)
+                           str(notebooks_dir), kernel, gain_measure, run.finish)
     finally:  # also when sbatch refused a job: what was submitted is adopted by the next run, not repeated
         _write_jobs(study, {"cells": {**previous.get("cells", {}), **jobs}, "prepare": prepare,
                             "analysis": analysis, "submitted_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
@@ -326,10 +265,10 @@ def run_slurm_grid(study: Study, notebooks_dir: Path, kernel: str, *, progress: 
     print(f"xw: submitted {len(jobs) - len(adopted)} cell jobs ({len(adopted)} still queued from an earlier "
           f"submission, {len(report.already_done)} cells already done) and analysis job {analysis}",
           file=sys.stderr)
-    if not wait:
+    if not run.wait:
         report.waited = False
         return report
-    _wait(study, grid, set(report.jobs.values()), analysis, progress, len(report.already_done))
+    _wait(study, grid, set(report.jobs.values()), analysis, run.progress, len(report.already_done))
     status, value = _job_outcome(study, analysis)
     if status == "success":
         value.already_done, value.succeeded = report.already_done, [c for c in value.succeeded if c in todo_ids]
@@ -359,9 +298,6 @@ def _wait(study: Study, grid: list[Cell], ours: set[str], analysis: str, progres
     """Poll squeue until the analysis job has left the queue, showing cells done on disk."""
     from tqdm.auto import tqdm
 
-    from xw import cells as cells_mod
-    from xw.grid import read_failures
-
     bar = tqdm(total=len(grid), initial=initial, desc=f"grid {study.name} (slurm)", unit="cell",
                disable=not progress)
     silent = 0
@@ -375,10 +311,10 @@ def _wait(study: Study, grid: list[Cell], ours: set[str], analysis: str, progres
                                   "`xw grid` later to follow them, or see `xw status`")
             else:
                 silent = 0
-                done = sum(cells_mod.is_done(study, c) for c in grid)
-                failures = read_failures(study)
-                bar.n = done + sum(c.id in failures for c in grid)
-                bar.set_postfix(jobs_queued=len(ours & set(live)), failed=len(failures), refresh=False)
+                states = [s.state for s in cell_states(study, grid, live=False)]
+                bar.n = sum(state != "pending" for state in states)  # done, failed or skipped
+                bar.set_postfix(jobs_queued=len(ours & set(live)),
+                                failed=sum(state in ("failed", "skipped") for state in states), refresh=False)
                 bar.refresh()
                 if analysis not in live and _analysis_over(study, analysis):
                     return

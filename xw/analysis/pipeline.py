@@ -16,6 +16,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from xw.analysis import figures, present
+from xw.analysis.covariates import fit_language_covariates
+from xw.analysis.design import single_threaded
 from xw.analysis.gains import (
     MEASURES,
     baseline_scores,
@@ -27,14 +29,7 @@ from xw.analysis.gains import (
     load_results,
     measure_column,
 )
-from xw.analysis.models import (
-    SlopeFit,
-    fit_language_covariates,
-    fit_per,
-    fit_slope,
-    heterogeneity,
-    single_threaded,
-)
+from xw.analysis.models import SlopeFit, fit_per, fit_slope, heterogeneity
 from xw.analysis.robustness import BootstrapResult, cluster_bootstrap
 from xw.analysis.verdict import meaning, verdict_sentence, verdict_table, verdict_word
 
@@ -71,7 +66,7 @@ class Analysis:
 
     @property
     def verdict_line(self) -> str:
-        """The grep-able line xw.grid looks for: ``VERDICT: <word> | <sentence>``."""
+        """The grep-able line ``xw grid`` looks for (xw.ledger.find_verdict): ``VERDICT: <word> | <sentence>``."""
         return f"VERDICT: {self.verdict_word} | {self.verdict}"
 
     def summary(self) -> str:

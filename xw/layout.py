@@ -1,0 +1,111 @@
+"""Where everything of a study lives on disk: the one module that knows its output paths.
+
+Everything else asks here instead of joining folder names itself, so the layout is written down
+once. Under ``outputs/<study>/``:
+
+- ``cells/<cell>.csv`` — a cell's result rows (written atomically); the cell is done when it exists;
+- ``results.csv`` — every cell's rows merged (xw.results.collect);
+- ``notebooks/<cell>.ipynb`` — the executed copy (written under a temp name, then renamed);
+- ``notebooks/analysis.ipynb`` — the executed analysis notebook (it prints the VERDICT line);
+- ``failed/<cell>.json`` — why a cell failed or was skipped (removed when it later succeeds);
+- ``running/<cell>`` — present while the grid runs the cell (read by ``xw status``);
+- ``logs/<cell>.log`` — papermill's log of the cell, to follow a long cell with ``tail -f``;
+- ``logs/worker-<slot>.log`` — a warm worker's own output (its kernel's, between cells);
+- ``logs/analysis.log`` — papermill's log of the analysis notebook;
+- ``logs/grid.log`` — the run's timeline: when each cell started and ended on which worker, the
+  analysis and the report (where the wall time of a run went);
+- ``report.html`` — the offline report (xw.report);
+- ``slurm/jobs.json`` and ``slurm/<job id>/`` — Slurm job ids and submitit's files (xw.executors.slurm);
+- ``.lock`` — flock held by the running grid (xw.lock): a second grid on the study refuses to start.
+
+Only paths here: nothing is read or written, so any layer may import it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from xw.lock import LOCK_NAME
+from xw.params import Study
+
+GRID_LOG = "grid.log"
+JOBS_FILE = "jobs.json"
+
+
+class HasId(Protocol):
+    """A grid cell (xw.cells.Cell), as far as its paths go."""
+
+    @property
+    def id(self) -> str: ...
+
+
+def cells_dir(study: Study) -> Path:
+    return study.output_dir / "cells"
+
+
+def result_path(study: Study, cell: HasId) -> Path:
+    """The cell's result file: the cell is done when it exists."""
+    return cells_dir(study) / f"{cell.id}.csv"
+
+
+def results_path(study: Study) -> Path:
+    return study.output_dir / "results.csv"
+
+
+def executed_dir(study: Study) -> Path:
+    return study.output_dir / "notebooks"
+
+
+def executed_notebook(study: Study, name: str) -> Path:
+    """The executed copy of cell ``name`` (a cell id), or of the analysis notebook (``analysis``)."""
+    return executed_dir(study) / f"{name}.ipynb"
+
+
+def failed_dir(study: Study) -> Path:
+    return study.output_dir / "failed"
+
+
+def failure_record(study: Study, cell_id: str) -> Path:
+    return failed_dir(study) / f"{cell_id}.json"
+
+
+def running_dir(study: Study) -> Path:
+    return study.output_dir / "running"
+
+
+def running_marker(study: Study, cell_id: str) -> Path:
+    return running_dir(study) / cell_id
+
+
+def logs_dir(study: Study) -> Path:
+    return study.output_dir / "logs"
+
+
+def notebook_log(study: Study, name: str) -> Path:
+    """papermill's log of cell ``name`` (a cell id), or of the analysis notebook (``analysis``)."""
+    return logs_dir(study) / f"{name}.log"
+
+
+def worker_log(study: Study, slot: int) -> Path:
+    return logs_dir(study) / f"worker-{slot}.log"
+
+
+def grid_log(study: Study) -> Path:
+    return logs_dir(study) / GRID_LOG
+
+
+def report_path(study: Study) -> Path:
+    return study.output_dir / "report.html"
+
+
+def slurm_dir(study: Study) -> Path:
+    return study.output_dir / "slurm"
+
+
+def jobs_path(study: Study) -> Path:
+    return slurm_dir(study) / JOBS_FILE
+
+
+def lock_path(study: Study) -> Path:
+    return study.output_dir / LOCK_NAME
