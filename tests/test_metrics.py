@@ -259,7 +259,7 @@ def test_tatoeba_accuracy() -> None:
 
 
 def test_registry_and_primary_value() -> None:
-    assert set(METRICS) == {"accuracy", "seqeval_f1", "squad", "mlqa", "bucc_f1", "tatoeba_accuracy"}
+    assert set(METRICS) == {"accuracy", "seqeval_f1", "udpos_f1", "squad", "mlqa", "bucc_f1", "tatoeba_accuracy"}
     assert METRICS["mlqa"] is mlqa
     assert primary_value("squad", {"f1": 62.5, "exact_match": 50.0}) == 62.5
     assert primary_value("mlqa", {"f1": 1.0, "exact_match": 0.0}) == 1.0

@@ -373,13 +373,16 @@ def test_loader_row_counts_match_the_files(task):
     assert [loaded for loaded, _ in pairs] == [counted for _, counted in pairs]
 
 
-def test_data_options_in_the_study_file_reach_the_loaders(tmp_path):
+def test_data_options_in_the_study_file_reach_the_loaders(tmp_path, tiny_checkpoint):
     """data.options.dev_train_fraction (XNLI has no English train file locally: its English dev set is split
     by premise) changes the split a study trains on; before, data_config() dropped the options."""
+    from conftest import make_encoder_checkpoint
+
     from xw.data import data_config, load_examples
 
+    tiny = make_encoder_checkpoint(tmp_path / "tiny")  # a path rung must be a model (checked at load)
     raw = {"study": "options", "data": {"source": "local", "root": str(REAL)},
-           "models": {"family": "xlm-r", "ladder": [{"name": "tiny", "path": str(tmp_path)}]},
+           "models": {"family": "xlm-r", "ladder": [{"name": "tiny", "path": str(tiny)}]},
            "intermediate_tasks": ["none"], "target_tasks": ["xnli"]}
     sizes = {}
     for fraction in (None, 0.2):

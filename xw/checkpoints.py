@@ -61,8 +61,34 @@ def build_atomically(out_dir: Path, build: Callable[[Path], dict]) -> Path:
     return out_dir
 
 
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "sentencepiece.bpe.model", "spiece.model", "vocab.txt",
+                   "vocab.json")
+
+
+def checkpoint_problem(folder: Path) -> str:
+    """What a folder lacks to be a model checkpoint xw can fine-tune ('' when nothing): checked at load, so a
+    tokenizer-only or half-copied folder is one message naming the file, not a transformers traceback per cell."""
+    if not folder.is_dir():
+        return "it is a file, not a checkpoint folder" if folder.exists() else "it does not exist"
+    names = {p.name for p in folder.iterdir()}
+    if "config.json" not in names:
+        return "no config.json (the model's architecture): save the model with save_pretrained(folder)"
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        return f"config.json cannot be read as JSON ({err})"
+    if not isinstance(config, dict) or "model_type" not in config:
+        return "config.json has no model_type (transformers cannot tell which architecture it is)"
+    if not names & set(WEIGHT_FILES):
+        return f"no weights (one of {list(WEIGHT_FILES)})"
+    if not names & set(TOKENIZER_FILES):
+        return f"no tokenizer (one of {list(TOKENIZER_FILES)}): save it with tokenizer.save_pretrained(folder)"
+    return ""
+
+
 def pretrained_key(study: Study, scale: ModelScale) -> str:
-    return config_hash(study.data.world_seed, scale, study.pretrain)
+    return config_hash(study.data.world_seed, scale.identity(), study.pretrain)  # resources change no model
 
 
 def pretrained_source(study: Study, scale: ModelScale) -> str:

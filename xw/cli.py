@@ -68,11 +68,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from xw.plan import measured, plan, reuse_summary
+    from xw.memory import USABLE_FRACTION
+    from xw.plan import check_fits, measured, plan, reuse_summary
 
     if not (args.peak_tflops > 0 and 0 < args.mfu <= 1):
         raise XWError(f"--peak-tflops must be > 0 and --mfu in (0, 1]; got {args.peak_tflops} and {args.mfu}")
     study = _load(args)
+    memory = check_fits(study)  # before the slow token counts: a rung that cannot fit is refused at once
     table = plan(study, peak_tflops=args.peak_tflops, mfu=args.mfu)
     done = measured(study)
     table = table.merge(done, on="scale", how="left") if not done.empty else table
@@ -101,6 +103,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"measured: {table['measured_hours'].sum():,.3f} hours over "
               f"{int(table['finished_cells'].fillna(0).sum())} finished cells (papermill durations on the machines "
               "that ran them; a mini scale's first cell includes its pretraining)")
+    gib = {c: memory[c].map(lambda v: f"{v:.1f}") for c in ("states_gib", "activations_gib", "checkpointed_gib",
+                                                            "per_gpu_gib")}
+    print(f"\nmemory per GPU (GiB) of each rung's largest training step, on {study.executor.gpu_memory_gb:g} GB GPUs "
+          f"({USABLE_FRACTION:.0%} usable; xw/memory.py):")
+    print(memory.assign(**gib, gpus_needed=memory["gpus_needed"].map(lambda n: "none fit" if pd.isna(n) else
+                                                                        str(int(n))))
+          .drop(columns=["params", "fits"]).to_string(index=False))
+    print("states = 16 bytes/parameter (fp32 weights, grads, AdamW moments) / ranks (gpus x nodes); activations"
+          " (bf16) of largest_step / ranks, without / with checkpointing; per_gpu uses the rung's checkpointing;"
+          " gpus_needed = fewest ranks that fit it")
     missing = sorted({t for cell in table["missing_data"] for t in cell.split(", ") if t})
     if missing:
         print(f"no training data found for {missing}: their tokens are not counted (check data.source / data.root)")

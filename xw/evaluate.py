@@ -46,6 +46,7 @@ def evaluate_examples(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
                       examples: Sequence[dict], language: str, config: TrainConfig,
                       device: torch.device) -> dict[str, float]:
     """Score a model on one language's examples; returns the metric's dict (0-100 scale)."""
-    features = featurize(task, examples, tokenizer, config.max_length, config.doc_stride, train=False)
+    features = featurize(task, examples, tokenizer, config.max_length, config.doc_stride, train=False,
+                         label_piece=config.tagging_label_piece)
     outputs = predict_logits(model, features, tokenizer.pad_token_id, config.eval_batch_size, device, config.bf16)
     return model_kind(task).score(task, examples, features, outputs, language)

@@ -20,9 +20,11 @@ from xw.tasks import TaskSpec
 
 
 def featurize(task: TaskSpec, examples: Sequence[dict], tokenizer: PreTrainedTokenizerBase, max_length: int,
-              doc_stride: int = 128, train: bool = True) -> list[Feature]:
-    """Turn one split's examples into features (one per QA window, one per example otherwise)."""
-    return model_kind(task).featurize(task, examples, tokenizer, max_length, doc_stride, train)
+              doc_stride: int = 128, train: bool = True, label_piece: str = "first") -> list[Feature]:
+    """Turn one split's examples into features (one per QA window, one per example otherwise); ``label_piece``
+    is tagging's sub-token rule (TrainConfig.tagging_label_piece)."""
+    return model_kind(task).featurize(task, examples, tokenizer, max_length, doc_stride, train,
+                                      label_piece=label_piece)
 
 
 # ---- batching -------------------------------------------------------------------------------

@@ -22,10 +22,11 @@ import re
 import string
 import sys
 import unicodedata
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+
+from xw.span_f1 import span_prf
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ __all__ = [
     "seqeval_f1",
     "squad",
     "tatoeba_accuracy",
+    "udpos_f1",
 ]
 
 
@@ -124,10 +126,9 @@ def seqeval_f1(predictions: Sequence[Sequence[str]], references: Sequence[Sequen
     """Span-level precision/recall/F1 over IOB2 tag sequences (PAN-X; UD-POS in XTREME/jiant).
 
     Exactly xtreme ``evaluate.py::f1`` (and jiant's ``F1TaggingEvaluationScheme``): seqeval's
-    default (conlleval-compatible, lenient) mode, micro-averaged over spans, times 100. XTREME
-    also applies it to bare UD-POS tags, where seqeval reads the first character as the
-    prefix ("NOUN" -> type "OUN") and merges runs of equal tags into one span; that quirk is
-    kept, since it is what the published UD-POS numbers measure.
+    default (conlleval-compatible, lenient) mode, micro-averaged over spans, times 100, with
+    seqeval 0.0.12's reading of bare UD-POS tags (:mod:`xw.span_f1`: the first character is the
+    prefix, the whole tag the type, runs of one tag merge into one span), whatever seqeval is installed.
     """
     _check_nonempty("seqeval_f1", predictions)
     _check_same_length("seqeval_f1", predictions, references)
@@ -136,19 +137,12 @@ def seqeval_f1(predictions: Sequence[Sequence[str]], references: Sequence[Sequen
             raise ValueError(
                 f"seqeval_f1: sentence {i} has {len(p)} predicted tags but {len(r)} reference tags."
             )
-    # Imported here: seqeval pulls in scikit-learn, which would slow every `import xw.metrics`.
-    from seqeval.metrics import f1_score, precision_score, recall_score
+    return span_prf(predictions, references)
 
-    y_true = [list(r) for r in references]
-    y_pred = [list(p) for p in predictions]
-    with warnings.catch_warnings():
-        # seqeval warns once per non-IOB tag (e.g. every UD-POS tag); the scores are unaffected.
-        warnings.filterwarnings("ignore", message=".*seems not to be NE tag", category=UserWarning)
-        return {
-            "f1": 100.0 * float(f1_score(y_true, y_pred)),
-            "precision": 100.0 * float(precision_score(y_true, y_pred)),
-            "recall": 100.0 * float(recall_score(y_true, y_pred)),
-        }
+
+def udpos_f1(predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> dict[str, float]:
+    """UD-POS as XTREME scores it: :func:`seqeval_f1` (primary ``f1``), plus token ``accuracy`` as a second row."""
+    return {**seqeval_f1(predictions, references), **accuracy(predictions, references)}
 
 
 # --------------------------------------------------------------------------- SQuAD
@@ -417,6 +411,7 @@ def tatoeba_accuracy(predicted_index: Sequence[int], gold_index: Sequence[int]) 
 METRICS: dict[str, Callable[..., dict[str, float]]] = {
     "accuracy": accuracy,
     "seqeval_f1": seqeval_f1,
+    "udpos_f1": udpos_f1,
     "squad": squad,
     "mlqa": mlqa,
     "bucc_f1": bucc_f1,
@@ -426,6 +421,7 @@ METRICS: dict[str, Callable[..., dict[str, float]]] = {
 _PRIMARY: dict[str, str] = {
     "accuracy": "accuracy",
     "seqeval_f1": "f1",
+    "udpos_f1": "f1",
     "squad": "f1",
     "mlqa": "f1",
     "bucc_f1": "f1",

@@ -10,6 +10,7 @@ and initialises the head fresh).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -28,15 +29,39 @@ from xw.tasks import TaskSpec
 
 
 def count_parameters_from_config(source: str | Path) -> int:
-    """Count an encoder's parameters from its config alone (no weight download)."""
-    return count_encoder_parameters(_load_config(source))
+    """Count an encoder's parameters from its config (no weight download), embeddings included.
+
+    A pooler is counted only where the checkpoint holds one: AutoModel gives every BERT-type encoder a
+    pooler, which a checkpoint saved without it (an MLM or sentence-embedding model) does not train from
+    its weights (hidden^2 + hidden, e.g. +148k for a 118M model). A hub id or a config-only folder has no
+    local weights to ask, so its count follows the config.
+    """
+    names = local_tensor_names(source)
+    has_pooler = names is None or any(".pooler." in f".{name}" for name in names)
+    return count_encoder_parameters(_load_config(source), pooler=has_pooler)
 
 
-def count_encoder_parameters(config: PretrainedConfig) -> int:
+def count_encoder_parameters(config: PretrainedConfig, pooler: bool = True) -> int:
     """Parameters of the encoder a config describes, built on the meta device (free for any size)."""
     with torch.device("meta"):
         model = AutoModel.from_config(config)
-    return sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for name, p in model.named_parameters() if pooler or not name.startswith("pooler."))
+
+
+def local_tensor_names(source: str | Path) -> set[str] | None:
+    """Names of the tensors a local checkpoint's weight files hold (headers only); None without local weights."""
+    folder = Path(str(source))
+    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if (folder / index).is_file():
+            return set(json.loads((folder / index).read_text()).get("weight_map", {}))
+    if (folder / "model.safetensors").is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(folder / "model.safetensors"), framework="pt") as weights:
+            return set(weights.keys())
+    if (folder / "pytorch_model.bin").is_file():
+        return set(torch.load(folder / "pytorch_model.bin", map_location="meta", weights_only=True, mmap=True))
+    return None
 
 
 def _load_config(source: str | Path) -> PretrainedConfig:
@@ -48,12 +73,14 @@ def _load_config(source: str | Path) -> PretrainedConfig:
             f"HuggingFace hub ({err.__class__.__name__}). Check the id/path in models.ladder, or "
             "download it first with `huggingface-cli download <id>`."
         ) from None
+    except ValueError as err:  # a folder whose config.json names no architecture transformers knows
+        raise XWError(f"model {source!r} is not a model transformers can load: {err}") from None
 
 
 def load_tokenizer(source: str | Path) -> PreTrainedTokenizerBase:
     try:
         return AutoTokenizer.from_pretrained(str(source))
-    except OSError as err:
+    except (OSError, ValueError) as err:
         raise XWError(f"tokenizer for {source!r} could not be loaded: {err}") from None
 
 
@@ -64,12 +91,17 @@ def build_head_model(source: str | Path, task: TaskSpec) -> PreTrainedModel:
     kwargs = kind.head_kwargs(task)
     if not Path(str(source)).exists() and not _looks_like_hub_id(str(source)):
         raise DataNotFoundError(f"checkpoint {source} does not exist; re-run its intermediate cell")
-    model = head.from_pretrained(str(source), **kwargs)
-    return model
+    try:
+        return head.from_pretrained(str(source), **kwargs)
+    except (OSError, ValueError) as err:  # a path that exists but holds no (complete) model
+        raise XWError(f"checkpoint {source} could not be loaded as a {head.__name__}: {err}") from None
 
 
 def load_encoder(source: str | Path) -> PreTrainedModel:
-    return AutoModel.from_pretrained(str(source))
+    try:
+        return AutoModel.from_pretrained(str(source))
+    except (OSError, ValueError) as err:  # a path that exists but holds no (complete) model
+        raise XWError(f"encoder {source} could not be loaded: {err}") from None
 
 
 def encoder_of(model: PreTrainedModel) -> torch.nn.Module:

@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from xw.errors import ParameterError
 from xw.validate import dataclass_from, exists, fail, mapping, show, sorted_keys, string_list, typed
+from xw.validate import resolve_path as in_study_folder
 
 NONE = "none"  # the baseline: no intermediate training
 MULTI = "multi"  # all listed intermediate tasks mixed, sampled in proportion to size
 DATA_SOURCES = ("miniworld", "local", "hub")
 EXECUTORS = ("local", "slurm")
+LABEL_PIECES = ("first", "first_nonempty")  # TrainConfig.tagging_label_piece
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,13 @@ class TrainConfig:
     max_train_examples: int = 0  # 0 = all
     max_eval_examples: int = 0  # 0 = all, per language
     eval_batch_size: int = 64
+    # micro-batches per optimizer step: batch_size stays the effective batch and must divide by it
+    grad_accumulation: int = 1
+    # recompute each encoder layer's activations in backward: less memory, same training, ~1.3x compute
+    activation_checkpointing: bool = False
+    # tagging: which sub-token of a word carries its label: 'first' (XTREME, run_ner.py) or 'first_nonempty'
+    # (skip a bare "▁" piece, which SentencePiece puts before every pre-split ja/zh word; README "Tagging")
+    tagging_label_piece: str = "first"
 
 
 @dataclass(frozen=True)
@@ -71,10 +78,22 @@ class ModelScale:
     hidden: int | None = None
     heads: int | None = None
     intermediate_size: int | None = None
+    # one training's resources (xw plan checks they fit, Slurm requests them); ranks = gpus (per node) x nodes
+    gpus: int = 1
+    nodes: int = 1
+    activation_checkpointing: bool = False  # for every task of this rung
 
     @property
     def is_mini(self) -> bool:
         return self.hub is None and self.path is None
+
+    @property
+    def ranks(self) -> int:
+        return self.gpus * self.nodes
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that decide the model, hashed into cache keys: resources change no checkpoint."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("gpus", "nodes", "activation_checkpointing")}
 
 
 @dataclass(frozen=True)
@@ -120,7 +139,7 @@ class IntermediateRecipe:
 @dataclass(frozen=True)
 class SlurmConfig:
     partition: str | None = None
-    gpus_per_node: int = 1
+    gpus_per_node: int = 1  # 0: request no GPUs (CPU partition); 1: each rung's models.ladder gpus per node
     cpus_per_task: int = 8
     mem_gb: int = 64
     timeout_min: int = 720
@@ -135,6 +154,7 @@ class ExecutorSpec:
     # local workers keep one Jupyter kernel for many cells, so torch/transformers are imported once
     # per worker instead of once per cell (5-10 s each); false: a fresh kernel for every cell
     reuse_kernels: bool = True
+    gpu_memory_gb: float = 80.0  # one GPU as labelled (80 A100/H100, 141 H200): xw plan refuses a rung over it
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
 
 
@@ -195,11 +215,12 @@ class Study:
 
 # numbers that must be at least 1 (0 would divide by zero, never start, or time out at once)
 _AT_LEAST_ONE = {
-    TrainConfig: ("batch_size", "max_length", "doc_stride", "eval_batch_size"),
+    TrainConfig: ("batch_size", "max_length", "doc_stride", "eval_batch_size", "grad_accumulation"),
     PretrainConfig: ("steps", "batch_size", "max_length"),
     RetrievalConfig: ("max_length",),
     SlurmConfig: ("cpus_per_task", "timeout_min"),
-    ExecutorSpec: ("workers", "cell_timeout", "start_timeout"),
+    ExecutorSpec: ("workers", "cell_timeout", "start_timeout", "gpu_memory_gb"),
+    ModelScale: ("gpus", "nodes"),
 }
 
 
@@ -217,8 +238,14 @@ def _check_ranges(path: Path, key: str, obj: Any) -> Any:
     if isinstance(obj, TrainConfig):
         if obj.warmup_ratio > 1:
             raise fail(path, f"{key}.warmup_ratio", f"must be between 0 and 1, got {obj.warmup_ratio!r}")
+        if obj.tagging_label_piece not in LABEL_PIECES:
+            raise fail(path, f"{key}.tagging_label_piece", f"unknown rule {obj.tagging_label_piece!r}; allowed: "
+                       f"{list(LABEL_PIECES)}")
         if not obj.epochs and not obj.max_steps:
             raise fail(path, f"{key}.epochs", "0 epochs and max_steps 0 would train nothing; set one of them")
+        if obj.batch_size % obj.grad_accumulation:
+            raise fail(path, f"{key}.grad_accumulation", f"batch_size {obj.batch_size} is the effective batch and "
+                        f"must split evenly into {obj.grad_accumulation} micro-batches")
     return obj
 
 
@@ -240,24 +267,6 @@ TOP_LEVEL_KEYS = (
     "executor",
     "languages",
 )
-
-
-def read_study_file(path: str | Path) -> Any:
-    """The parsed YAML of a study file; ParameterError naming the file when it cannot be read."""
-    path = Path(path)
-    if not path.is_file():
-        raise ParameterError(f"parameters file {path} not found; studies live in parameters/*.yaml")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ParameterError(f"{path}: not valid YAML: {err}") from None
-    except UnicodeDecodeError:
-        raise ParameterError(f"{path}: not a text file (expected UTF-8 YAML)") from None
-    except RecursionError:
-        raise ParameterError(f"{path}: not valid YAML: nested too deeply") from None
-    except OSError as err:
-        raise ParameterError(f"{path}: cannot read it: {err.strerror or err}") from None
-    return raw
 
 
 def parse_study(raw: Any, path: Path, output_root: str | Path | None, task_roles: Mapping[str, str]) -> Study:
@@ -283,9 +292,7 @@ def parse_study(raw: Any, path: Path, output_root: str | Path | None, task_roles
     if data.source == "local":
         if not data.root:
             raise fail(path, "data.root", "source 'local' needs data.root, the XTREME download folder")
-        root = Path(data.root)
-        if not root.is_absolute():
-            root = (path.parent / root).resolve() if not exists(root) else root.resolve()
+        root = in_study_folder(path, data.root)
         if not (exists(root) and root.is_dir()):
             raise fail(
                 path,
@@ -321,8 +328,11 @@ def parse_study(raw: Any, path: Path, output_root: str | Path | None, task_roles
                     raise fail(path, f"{where}.{arch_key}", "a mini-world scale needs layers, hidden and heads")
             if scale.hidden % scale.heads:
                 raise fail(path, f"{where}.heads", f"hidden {scale.hidden} is not divisible by heads {scale.heads}")
-        if scale.path and not exists(Path(scale.path)):
-            raise fail(path, f"{where}.path", f"checkpoint {scale.path} does not exist")
+        if scale.path:  # absolute: cells run in notebooks/, not where the study was loaded
+            scale = dataclasses.replace(scale, path=str(in_study_folder(path, scale.path)))
+            if not exists(Path(scale.path)):
+                raise fail(path, f"{where}.path", f"checkpoint {scale.path} does not exist (relative paths are "
+                           f"read from the study file's folder {path.parent.resolve()})")
         ladder.append(scale)
     names = [s.name for s in ladder]
     if len(set(names)) != len(names):
@@ -353,7 +363,7 @@ def parse_study(raw: Any, path: Path, output_root: str | Path | None, task_roles
     task_training = {}
     for task, overrides in mapping(path, "training.tasks", training_raw.get("tasks")).items():
         if task not in intermediate + targets:
-            raise fail(path, f"training.tasks.{show(task)}",
+            raise fail(path, f"training.tasks.{task}",
                         f"not a task of this study; allowed: {list(intermediate + targets)}")
         task_training[task] = _checked(path, f"training.tasks.{task}", TrainConfig, overrides, base=training)
 
@@ -389,7 +399,7 @@ def parse_study(raw: Any, path: Path, output_root: str | Path | None, task_roles
         retrieval=retrieval,
         executor=executor,
         languages=languages,
-        output_root=Path(output_root) if output_root is not None else Path("outputs"),
+        output_root=Path(output_root if output_root is not None else "outputs").resolve(),
         description=str(raw.get("description", "")),
     )
 

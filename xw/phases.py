@@ -73,7 +73,8 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
         for name, config in zip(recipe.members, recipe.member_configs, strict=True):
             task = with_label_names(get_task(name), data_config(study))
             examples = load_examples(study, task, task.train_split or "train", "en", config.max_train_examples)
-            features = featurize(task, examples, tokenizer, config.max_length, config.doc_stride, train=True)
+            features = featurize(task, examples, tokenizer, config.max_length, config.doc_stride, train=True,
+                                 label_piece=config.tagging_label_piece)
             torch.manual_seed(seed)  # fresh heads must be the same for the same seed in every process
             tasks[name] = (build_head_model(source, task), features)
         if len(tasks) > 1:
@@ -91,7 +92,9 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
 
 def _base_row(study: Study, scale: ModelScale, source: str, intermediate: str, target: str, seed: int) -> dict:
     return {"study": study.name, "model": study.family, "scale": scale.name,
-            "params": count_parameters_from_config(source), "intermediate_task": intermediate,
+            # one count per scale, from its phase-(i) checkpoint: a saved intermediate encoder may lack or add a pooler
+            "params": count_parameters_from_config(checkpoints.pretrained_source(study, scale)),
+            "intermediate_task": intermediate,
             "target_task": target, "task_family": get_task(target).family, "seed": seed}
 
 
@@ -103,15 +106,20 @@ def _finish(rows: list[dict], started: float, device: torch.device, hyperparamet
 
 def _languages_with_data(study: Study, task, load) -> list[tuple[str, object]]:
     """Load every evaluation language; a language whose file is missing is skipped with a warning."""
-    loaded, missing = [], []
-    for language in evaluation_languages(study, task):
+    loaded, missing, errors = [], [], []
+    languages = evaluation_languages(study, task)
+    if not languages:
+        raise DataNotFoundError(f"task {task.name!r} has none of the study's languages {list(study.languages or ())}; "
+                                f"its languages: {list(task.languages)}. Add one to languages: in {study.path}")
+    for language in languages:
         try:
             loaded.append((language, load(language)))
         except DataNotFoundError as err:
             missing.append(language)
+            errors.append(str(err))
             log.warning("%s", err)
-    if not loaded:
-        raise DataNotFoundError(f"task {task.name!r}: no evaluation data for any of {missing}; see the warnings above")
+    if not loaded:  # every language's own error, since the warnings may have gone to another log
+        raise DataNotFoundError(f"task {task.name!r}: no evaluation data for any of {missing}:\n" + "\n".join(errors))
     if missing:
         log.warning("task %s: skipped languages without data: %s", task.name, ", ".join(missing))
     return loaded
@@ -133,19 +141,22 @@ def run_intermediate_cell(study: Study, scale_name: str, intermediate: str, seed
         layer = layer_for(encoder, study.retrieval.layer_fraction)
         for task in retrieval_tasks:
             base = _base_row(study, scale, checkpoint, intermediate, task.name, seed)
+            cap = study.train_config(task.name).max_eval_examples  # a subsample (xw.data.subsample_retrieval)
             for language, test in _languages_with_data(
-                    study, task, lambda lang, t=task: load_retrieval(study, t, t.eval_split_for(lang), lang)):
+                    study, task, lambda lang, t=task, n=cap: load_retrieval(study, t, t.eval_split_for(lang), lang, n)):
                 if language == "en":
                     continue  # retrieval pairs are <language> -> English
                 dev = None
                 if task.dev_split and task.dev_split != task.eval_split_for(language):
-                    dev = load_retrieval(study, task, task.dev_split, language)
+                    dev = load_retrieval(study, task, task.dev_split, language, cap)
                 result = evaluate_retrieval(encoder, tokenizer, task, test, dev, layer,
                                             study.retrieval.max_length, device)
                 rows += metric_rows(base, language, task.eval_split_for(language), result,
                                     task.primary_metric or "accuracy")
     hyper = hyperparameters_json(retrieval=study.retrieval, layer=layer,
-                                 intermediate=study.intermediate_recipe(intermediate).record())
+                                 intermediate=study.intermediate_recipe(intermediate).record(),
+                                 max_eval_examples={t.name: study.train_config(t.name).max_eval_examples
+                                                    for t in retrieval_tasks})
     return _finish(rows, started, device, hyper)
 
 
@@ -166,7 +177,8 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
         study, task, lambda lang: load_examples(study, task, task.eval_split_for(lang), lang, config.max_eval_examples))
     torch.manual_seed(seed)  # the new head's initialisation is part of what the seed determines
     model = build_head_model(checkpoint, task)
-    features = featurize(task, train_examples, tokenizer, config.max_length, config.doc_stride, train=True)
+    features = featurize(task, train_examples, tokenizer, config.max_length, config.doc_stride, train=True,
+                         label_piece=config.tagging_label_piece)
     train({target: (model, features)}, config, seed, tokenizer.pad_token_id, device, progress,
           description=f"{scale.name}/{intermediate}/{target}")
     base = _base_row(study, scale, checkpoint, intermediate, target, seed)

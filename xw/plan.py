@@ -16,7 +16,9 @@ import pandas as pd
 
 from xw.cells import expand_grid
 from xw.checkpoints import pretrained_source
-from xw.params import NONE, Study
+from xw.errors import ParameterError, XWError
+from xw.memory import GIB, ranks_needed, rung_memory, usable_bytes
+from xw.params import MULTI, NONE, Study, TrainConfig
 from xw.tasks import get_task
 
 SUBWORDS_PER_WORD = 1.4  # used only when the scale's tokenizer cannot be loaded
@@ -34,7 +36,12 @@ KNOWN_CONFIGS: dict[str, tuple[str, dict[str, int]]] = {
     "facebook/xlm-roberta-xxl": ("xlm-roberta-xl", {"hidden_size": 4096, "num_hidden_layers": 48,
                                                     "num_attention_heads": 32, "intermediate_size": 16384,
                                                     "vocab_size": 250880}),
+    # parameters/one-gpu.yaml's small rungs (hub config.json: XLMRobertaModel, hidden 384, 12 heads)
+    **{f"nreimers/mMiniLMv2-L{n}-H384-distilled-from-XLMR-Large": (
+        "xlm-roberta", {"hidden_size": 384, "num_hidden_layers": n, "num_attention_heads": 12,
+                        "intermediate_size": 1536, "vocab_size": 250002}) for n in (6, 12)},
 }
+MULTIPLE_CHOICE_SEQUENCES = 5  # memory bound for a multiple-choice example: CommonsenseQA's 5 choices, the most
 
 
 @dataclass
@@ -86,6 +93,26 @@ def scale_parameters(study: Study, scale) -> int:
     if scale.hub in KNOWN_CONFIGS and not Path(source).exists():
         return _count(*KNOWN_CONFIGS[scale.hub])
     return count_parameters_from_config(source)
+
+
+def scale_shape(study: Study, scale) -> tuple[int, int]:
+    """(hidden size, layers) of a rung, for its activation memory: the mini architecture, a known hub
+    config, or the checkpoint's config.json."""
+    if scale.is_mini:
+        return scale.hidden, scale.layers
+    source = pretrained_source(study, scale)
+    if scale.hub in KNOWN_CONFIGS and not Path(source).exists():
+        fields = KNOWN_CONFIGS[scale.hub][1]
+        return fields["hidden_size"], fields["num_hidden_layers"]
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except OSError:
+        raise XWError(f"{study.path}: the config of rung {scale.name!r} ({source}) is neither a local checkpoint nor "
+                      "known to xw/plan.py KNOWN_CONFIGS; download it (`huggingface-cli download <id>`) or add "
+                      "its config there") from None
+    return config.hidden_size, config.num_hidden_layers
 
 
 def _count(model_type: str, fields: dict[str, int]) -> int:
@@ -152,6 +179,80 @@ def plan(study: Study, peak_tflops: float = 989.0, mfu: float = 0.4) -> pd.DataF
             "missing_data": ", ".join(sorted(unknown)),
         })
     return pd.DataFrame(rows)
+
+
+def _loops(study: Study) -> list[tuple[str, TrainConfig, float]]:
+    """(label, loop config, tokens per micro-batch of the whole training) of every trained loop of the study."""
+    def sequence(task: str) -> tuple[int, int]:  # (sequences, length) of one example at this task's own length
+        return (MULTIPLE_CHOICE_SEQUENCES if get_task(task).kind == "multiple_choice" else 1,
+                study.train_config(task).max_length)
+
+    loops = []
+    for name in (*study.intermediate_tasks, *study.target_tasks):
+        members = study.multi_task_members if name == MULTI else (name,)
+        if name == NONE or not all(get_task(m).task_kind.trained for m in members):
+            continue
+        config = study.train_config(name)
+        sequences, length = max(map(sequence, members), key=lambda sl: sl[0] * sl[1])
+        micro = config.batch_size // config.grad_accumulation
+        label = f"{name} {micro}x{sequences}x{length}" if sequences > 1 else f"{name} {micro}x{length}"
+        loops.append((label, config, micro * sequences * length))
+    return loops
+
+
+def memory(study: Study) -> pd.DataFrame:
+    """One row per rung: memory per GPU (GiB) for its largest step, with and without activation checkpointing,
+    the GPUs it declares, the fewest it needs, and whether it fits (xw.memory has the model)."""
+    loops, gpu = _loops(study), study.executor.gpu_memory_gb
+    # rank counts that split every loop's micro-batches evenly (xw.study.check_ranks refuses any other)
+    allowed = [n for n in range(1, 1 + max((c.batch_size for _, c, _ in loops), default=1))
+               if all(c.batch_size % (n * c.grad_accumulation) == 0 for _, c, _ in loops)]
+    rows = []
+    for scale in study.ladder:
+        params, (hidden, layers) = scale_parameters(study, scale), scale_shape(study, scale)
+        worst, needed = None, 1
+        for name, config, tokens in loops:
+            checkpointing = scale.activation_checkpointing or config.activation_checkpointing
+            estimate = rung_memory(params, hidden, layers, tokens, scale.ranks, checkpointing)
+            if worst is None or estimate.total > worst[1].total:
+                worst = (name, estimate, config)
+            fewest = ranks_needed(params, hidden, layers, tokens, checkpointing, gpu, allowed)
+            needed = None if fewest is None or needed is None else max(needed, fewest)
+        if worst is None:  # nothing trains: evaluation only
+            estimate, name = rung_memory(params, hidden, layers, 0, scale.ranks, False), ""
+        else:
+            name, estimate, _ = worst
+        rows.append({
+            "scale": scale.name, "params": params, "gpus": scale.gpus, "nodes": scale.nodes,
+            "largest_step": name,
+            "states_gib": estimate.states / GIB, "activations_gib": estimate.activations_plain / GIB,
+            "checkpointed_gib": estimate.activations_checkpointed / GIB,
+            "checkpointing": estimate.checkpointing, "per_gpu_gib": estimate.total / GIB,
+            "gpus_needed": needed, "fits": estimate.total <= usable_bytes(gpu),
+        })
+    return pd.DataFrame(rows)
+
+
+def check_fits(study: Study, table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``memory(study)``, or one ParameterError naming the first rung that cannot fit its declared GPUs and the fix."""
+    table = memory(study) if table is None else table
+    usable = usable_bytes(study.executor.gpu_memory_gb) / GIB
+    for i, row in enumerate(table.itertuples()):
+        if row.fits:
+            continue
+        fixes = []
+        if not row.checkpointing and row.states_gib + row.checkpointed_gib <= usable:
+            fixes.append(f"activation_checkpointing: true ({row.states_gib + row.checkpointed_gib:.1f} GiB per GPU)")
+        if row.gpus_needed is not None:
+            fixes.append(f"gpus: {row.gpus_needed} (ranks = gpus x nodes)")
+        fixes.append("executor.gpu_memory_gb of larger GPUs, if the cluster has them")
+        raise ParameterError(
+            f"{study.path}: key 'models.ladder[{i}]': rung {row.scale!r} needs {row.per_gpu_gib:.1f} GiB per GPU "
+            f"(states {row.states_gib:.1f} + activations "
+            f"{row.checkpointed_gib if row.checkpointing else row.activations_gib:.1f} for {row.largest_step} "
+            f"over {row.gpus * row.nodes} rank(s)), but executor.gpu_memory_gb {study.executor.gpu_memory_gb:g} "
+            f"leaves {usable:.1f} GiB; set " + ", or ".join(fixes))
+    return table
 
 
 def reuse_summary(study: Study) -> dict[str, int]:

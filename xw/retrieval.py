@@ -6,7 +6,8 @@ chosen as a fraction of the depth so the choice scales with model size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -59,7 +60,8 @@ def tatoeba(source: torch.Tensor, target: torch.Tensor) -> list[int]:
 def evaluate_retrieval(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: TaskSpec,
                        test: RetrievalSet, dev: RetrievalSet | None, layer: int, max_length: int,
                        device: torch.device) -> dict[str, float]:
-    """Score one language pair: Tatoeba accuracy, or BUCC F1 at the dev-chosen threshold."""
+    """Score one language pair: Tatoeba accuracy (both directions; ``task.retrieval_query`` picks the primary),
+    or BUCC F1 of XTREME's 'max'-mode mining at the dev-chosen threshold."""
 
     def vectors(data: RetrievalSet) -> tuple[torch.Tensor, torch.Tensor]:
         return (embed(model, tokenizer, data.source_texts, layer, max_length, device),
@@ -67,23 +69,73 @@ def evaluate_retrieval(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
 
     if task.metric == "tatoeba_accuracy":
         src, tgt = vectors(test)
-        predicted = tatoeba(src, tgt)
-        target_position = {tid: i for i, tid in enumerate(test.target_ids)}
-        gold_of = dict(test.gold)
-        gold = [target_position[gold_of[sid]] for sid in test.source_ids]
-        return xw_metrics.tatoeba_accuracy(predicted, gold)
+        to_en = _directed_accuracy(src, tgt, test.source_ids, test.target_ids, dict(test.gold))
+        from_en = _directed_accuracy(tgt, src, test.target_ids, test.source_ids, {t: s for s, t in test.gold})
+        primary = from_en if task.retrieval_query == "target" else to_en
+        return {"accuracy": primary, "accuracy_to_en": to_en, "accuracy_from_en": from_en}
     if task.metric == "bucc_f1":
         threshold_set = dev if dev is not None else test
-        candidates = _candidates(threshold_set, *vectors(threshold_set))
+
+        def embed_texts(texts: list[str]) -> torch.Tensor:
+            return embed(model, tokenizer, texts, layer, max_length, device)
+
+        candidates = _candidates(threshold_set, embed_texts)
         threshold = xw_metrics.bucc_optimize(candidates, set(threshold_set.gold))
         if threshold_set is not test:  # margin scoring is the costly part: only redo it for a new set
-            candidates = _candidates(test, *vectors(test))
+            candidates = _candidates(test, embed_texts)
         result = xw_metrics.bucc_f1(candidates, set(test.gold), threshold)
         return {**result, "threshold": float(threshold)}
     raise ValueError(f"task {task.name!r}: metric {task.metric!r} is not a retrieval metric")
 
 
-def _candidates(data: RetrievalSet, src: torch.Tensor, tgt: torch.Tensor) -> list[tuple[str, str, float]]:
-    indices, scores = margin_scores(src, tgt)
-    return [(data.source_ids[i], data.target_ids[j], float(s))
-            for i, (j, s) in enumerate(zip(indices.tolist(), scores.tolist(), strict=True))]
+def _directed_accuracy(queries: torch.Tensor, index: torch.Tensor, query_ids: list[str], index_ids: list[str],
+                       gold_of: dict[str, str]) -> float:
+    """Tatoeba accuracy of one direction: each query with a gold pair against its cosine nearest neighbour."""
+    position = {iid: i for i, iid in enumerate(index_ids)}
+    rows = [i for i, qid in enumerate(query_ids) if qid in gold_of]
+    predicted = tatoeba(queries[rows], index)
+    return xw_metrics.tatoeba_accuracy(predicted, [position[gold_of[query_ids[i]]] for i in rows])["accuracy"]
+
+
+def mine_max(source: torch.Tensor, target: torch.Tensor, k: int = 4) -> list[tuple[int, int, float]]:
+    """XTREME/LASER ``mine_bitext`` in 'max' mode, ratio margin, on L2-normalised unique sentences.
+
+    Each side's k nearest neighbours give the forward and backward candidates and the margin
+    denominators; every source's best forward and every target's best backward candidate are pooled,
+    sorted by score, and taken greedily when neither sentence was taken before; scores > 0 are kept.
+    """
+    sims = source @ target.T
+    fwd_sim, fwd_ind = sims.topk(min(k, target.shape[0]), dim=1)
+    bwd_sim, bwd_ind = sims.T.topk(min(k, source.shape[0]), dim=1)
+    src_mean, tgt_mean = fwd_sim.mean(1), bwd_sim.mean(1)
+    fwd = fwd_sim / ((src_mean[:, None] + tgt_mean[fwd_ind]) / 2)
+    bwd = bwd_sim / ((tgt_mean[:, None] + src_mean[bwd_ind]) / 2)
+    fwd_best = fwd_ind.gather(1, fwd.argmax(1, keepdim=True)).squeeze(1).tolist()
+    bwd_best = bwd_ind.gather(1, bwd.argmax(1, keepdim=True)).squeeze(1).tolist()
+    pairs = [(i, j, s) for i, (j, s) in enumerate(zip(fwd_best, fwd.max(1).values.tolist(), strict=True))]
+    pairs += [(i, j, s) for j, (i, s) in enumerate(zip(bwd_best, bwd.max(1).values.tolist(), strict=True))]
+    seen_src: set[int] = set()
+    seen_tgt: set[int] = set()
+    mined = []
+    for i, j, score in sorted(pairs, key=lambda p: -p[2]):  # stable: ties keep forward-first order
+        if i not in seen_src and j not in seen_tgt:
+            seen_src.add(i)
+            seen_tgt.add(j)
+            if score > 0:
+                mined.append((i, j, score))
+    return mined
+
+
+def _unique_ids(ids: list[str], texts: list[str]) -> dict[str, str]:
+    """text -> id for texts that occur once (utils_retrieve.read_sent2id drops repeated sentences)."""
+    counts = Counter(texts)
+    return {text: sid for sid, text in zip(ids, texts, strict=True) if counts[text] == 1}
+
+
+def _candidates(data: RetrievalSet, embed_texts: Callable[[list[str]], torch.Tensor]) -> list[tuple[str, str, float]]:
+    """Mined (source_id, target_id, margin) as XTREME: duplicate sentences merged before mining."""
+    src_texts, tgt_texts = list(dict.fromkeys(data.source_texts)), list(dict.fromkeys(data.target_texts))
+    src_id, tgt_id = _unique_ids(data.source_ids, data.source_texts), _unique_ids(data.target_ids, data.target_texts)
+    mined = mine_max(embed_texts(src_texts), embed_texts(tgt_texts))
+    return [(src_id[src_texts[i]], tgt_id[tgt_texts[j]], score) for i, j, score in mined
+            if src_texts[i] in src_id and tgt_texts[j] in tgt_id]

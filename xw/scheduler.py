@@ -46,9 +46,21 @@ def pretraining_openers(study: Study, todo: list[Cell]) -> dict[str, Cell]:
 
 
 def scale_cost(study: Study) -> dict[str, float]:
-    """Relative cost of a scale's cells, for longest-first scheduling: layers x hidden^2, else ladder order."""
-    return {s.name: float((s.layers or 0) * (s.hidden or 0) ** 2) or float(i + 1)
-            for i, s in enumerate(study.ladder)}
+    """Relative cost of a scale's cells, for longest-first scheduling: a mini scale's layers x hidden^2, a hub
+    or path rung's counted parameters (a ladder may be written in any order); a rung whose config cannot
+    be read (a hub id not cached offline) falls back to its ladder position, i.e. after the counted ones."""
+    from xw.errors import XWError
+    from xw.models import count_parameters_from_config
+
+    cost = {}
+    for i, scale in enumerate(study.ladder):
+        cost[scale.name] = float((scale.layers or 0) * (scale.hidden or 0) ** 2) or float(i + 1)
+        if not scale.is_mini:
+            try:
+                cost[scale.name] = float(count_parameters_from_config(scale.hub or scale.path or ""))
+            except (XWError, OSError, ValueError):
+                pass  # its cell will fail with the reason; its place in the queue does not matter
+    return cost
 
 
 def waits_for(cell: Cell, openers: dict[str, Cell]) -> Cell | None:

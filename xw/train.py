@@ -13,16 +13,23 @@ import math
 import random
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
+from torch.distributed.tensor import DTensor
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
 from xw.errors import TrainingError
 from xw.featurize import Feature, collate, length_grouped_batches
+from xw.kinds import IGNORE
 from xw.models import encoder_of
 from xw.params import TrainConfig
+
+# called after every optimizer step with (step, loss of the whole effective batch, gradient norm)
+StepHook = Callable[[int, float, float], None]
 
 
 @dataclass
@@ -84,13 +91,99 @@ def autocast_context(device: torch.device, bf16: bool):
     return contextlib.nullcontext()
 
 
+def rank_and_world() -> tuple[int, int]:
+    """This process's rank and the number of ranks sharing each batch (0, 1 without a process group)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def loss_units(feature: Feature) -> int:
+    """What a head's mean loss averages over: labelled tokens for tagging, one per feature otherwise."""
+    labels = feature.get("labels")
+    if isinstance(labels, list):
+        return sum(1 for label in labels if label != IGNORE)
+    return 1
+
+
+def split_batch(indices: Sequence[int], parts: int) -> list[list[int]]:
+    """The effective batch cut into ``parts`` contiguous chunks (sizes differ by at most one)."""
+    size, extra = divmod(len(indices), parts)
+    bounds = [k * size + min(k, extra) for k in range(parts + 1)]
+    return [list(indices[bounds[k]:bounds[k + 1]]) for k in range(parts)]
+
+
+def count_tokens(feature: Feature, pad_id: int) -> int:
+    ids = feature["input_ids"]
+    rows = ids if ids and isinstance(ids[0], list) else [ids]
+    return sum(1 for row in rows for t in row if t != pad_id)
+
+
+def enable_activation_checkpointing(model: PreTrainedModel) -> None:
+    """Recompute every encoder layer in backward (non-reentrant: works under FSDP2 and with frozen inputs)."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x; the older name is deprecated
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
+def clip_gradients(params: list[torch.nn.Parameter], max_norm: float) -> torch.Tensor:
+    """Clip to ``max_norm``, return the norm before clipping; 0 = only measure it.
+
+    Under FSDP2 each rank holds a shard of every gradient, so the norm is a partial DTensor: it is
+    summed over ranks (``full_tensor``) before any rank scales its shard, as torchtitan does.
+    """
+    if max_norm and not any(isinstance(p, DTensor) for p in params):
+        return torch.nn.utils.clip_grad_norm_(params, max_norm)  # the single-device path, unchanged
+    norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+    if isinstance(norm, DTensor):
+        norm = norm.full_tensor()
+    if max_norm:
+        torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
+    return norm
+
+
+def accumulate(model: PreTrainedModel, features: Sequence[Feature], indices: Sequence[int], config: TrainConfig,
+               pad_id: int, device: torch.device) -> torch.Tensor:
+    """Forward and backward of this rank's micro-batches of one effective batch; its share of the loss.
+
+    Each micro-batch's mean loss is weighted by its share of the effective batch's loss units (labelled
+    tokens for tagging), so the gradients summed over micro-batches and ranks are those of the
+    token-weighted mean of the whole effective batch, whatever the number of ranks or micro-batches.
+    """
+    rank, world = rank_and_world()
+    chunks = split_batch(indices, world * config.grad_accumulation)
+    units = [sum(loss_units(features[i]) for i in chunk) for chunk in chunks]
+    total = max(1, sum(units))
+    share = torch.zeros((), device=device)
+    for k in range(rank * config.grad_accumulation, (rank + 1) * config.grad_accumulation):
+        # an empty chunk (a short last batch) still runs forward and backward, at weight 0, so every rank
+        # takes part in the same collectives
+        chunk = chunks[k] or list(indices[:1])
+        batch = {key: v.to(device, non_blocking=True) for key, v in collate([features[i] for i in chunk], pad_id).items()}
+        with autocast_context(device, config.bf16):
+            loss = model(**batch).loss * (units[k] / total)
+        loss.backward()
+        share += loss.detach().float()
+    return share
+
+
 def train(tasks: dict[str, tuple[PreTrainedModel, list[Feature]]], config: TrainConfig, seed: int,
-          pad_id: int, device: torch.device, progress: bool = True, description: str = "train") -> TrainStats:
+          pad_id: int, device: torch.device, progress: bool = True, description: str = "train",
+          on_step: StepHook | None = None) -> TrainStats:
     """Train head models (sharing one encoder when several) on their features.
 
     ``tasks`` maps a task name to (head model, training features). NaN/inf loss stops the
-    run with a TrainingError naming the step and the usual fixes.
+    run with a TrainingError naming the step and the usual fixes. Under a process group every rank
+    draws the same effective batches and trains on its share of each; the models must then be
+    sharded so that gradients are summed over ranks (:func:`xw.distributed.parallelize`).
     """
+    rank, world = rank_and_world()
+    parts = world * config.grad_accumulation
+    if config.batch_size % parts:
+        raise TrainingError(f"{description}: batch_size {config.batch_size} (the effective batch) must split evenly "
+                            f"into {world} ranks x {config.grad_accumulation} micro-batches")
     torch.manual_seed(seed)
     rng = random.Random(seed)
     models = {name: model.to(device) for name, (model, _) in tasks.items()}
@@ -101,6 +194,8 @@ def train(tasks: dict[str, tuple[PreTrainedModel, list[Feature]]], config: Train
 
     params, names, seen = [], [], set()
     for task_name, model in models.items():
+        if config.activation_checkpointing:
+            enable_activation_checkpointing(model)
         model.train()
         if config.freeze_embeddings:
             encoder_of(model).embeddings.word_embeddings.weight.requires_grad_(False)
@@ -132,20 +227,31 @@ def train(tasks: dict[str, tuple[PreTrainedModel, list[Feature]]], config: Train
     for step in bar:
         name = task_names[0] if len(task_names) == 1 else rng.choices(task_names, weights)[0]
         indices = next(streams[name])
-        batch = collate([features[name][i] for i in indices], pad_id)
         examples += len(indices)
-        tokens += int(batch["attention_mask"].sum())
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        with autocast_context(device, config.bf16):
-            loss = models[name](**batch).loss
-        loss.backward()
-        if config.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+        if parts == 1:  # one micro-batch on one device: the loop as it always was
+            batch = collate([features[name][i] for i in indices], pad_id)
+            tokens += int(batch["attention_mask"].sum())
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            with autocast_context(device, config.bf16):
+                loss = models[name](**batch).loss
+            loss.backward()
+            share = loss.detach().float()
+        else:
+            tokens += sum(count_tokens(features[name][i], pad_id) for i in indices)
+            share = accumulate(models[name], features[name], indices, config, pad_id, device)
+        norm = clip_gradients(params, config.max_grad_norm) if config.max_grad_norm or on_step else None
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        running += loss.detach().float()
+        running += share
+        if on_step is not None:
+            if world > 1:
+                share = share.clone()
+                dist.all_reduce(share)
+            on_step(step + 1, float(share), float(norm))
         if (step + 1) % 25 == 0 or step + 1 == total_steps:  # one host sync per 25 steps
+            if world > 1:
+                dist.all_reduce(running)
             last_loss = float(running) / ((step % 25) + 1)
             running.zero_()
             if not math.isfinite(last_loss):

@@ -12,6 +12,8 @@ import reprlib
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from xw.errors import ParameterError
 
 
@@ -43,6 +45,16 @@ def exists(path: Path) -> bool:
         return path.exists()
     except (OSError, ValueError):  # embedded NUL byte, name too long
         return False
+
+
+def resolve_path(study_file: Path, value: str) -> Path:
+    """A path written in a study, absolute: relative to the study file's folder (where the author wrote
+    it), else to the working directory when only that has it; cells run in another directory."""
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return path
+    beside = (study_file.parent / path).resolve()
+    return beside if exists(beside) or not exists(path) else path.resolve()
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true/false", list: "a list"}
@@ -116,3 +128,21 @@ def string_list(path: Path, key: str, value: Any) -> tuple[str, ...]:
     if len(set(value)) != len(value):
         raise fail(path, key, f"duplicate entries in {show(value)}")
     return tuple(value)
+
+
+def read_study_file(path: str | Path) -> Any:
+    """The parsed YAML of a study file; ParameterError naming the file when it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParameterError(f"parameters file {path} not found; studies live in parameters/*.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ParameterError(f"{path}: not valid YAML: {err}") from None
+    except UnicodeDecodeError:
+        raise ParameterError(f"{path}: not a text file (expected UTF-8 YAML)") from None
+    except RecursionError:
+        raise ParameterError(f"{path}: not valid YAML: nested too deeply") from None
+    except OSError as err:
+        raise ParameterError(f"{path}: cannot read it: {err.strerror or err}") from None
+    return raw

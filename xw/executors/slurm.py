@@ -12,8 +12,8 @@
 
 Each cell job calls :func:`xw.execution.cell.run_cell_notebook` and :func:`xw.execution.cell.settle`,
 so its executed notebook, log, running marker and failure record are the ones a local worker writes.
-Resources come from the parameters file's ``executor.slurm`` (partition, gpus_per_node,
-cpus_per_task, mem_gb, timeout_min). Job ids are kept in ``outputs/<study>/slurm/jobs.json`` and
+Resources come from the parameters file's ``executor.slurm`` (partition, cpus_per_task, mem_gb,
+timeout_min; gpus_per_node 0 for no GPUs) and, per cell, from its rung (``models.ladder`` gpus, nodes). Job ids are kept in ``outputs/<study>/slurm/jobs.json`` and
 submitit's files (pickles, stdout/stderr) in ``outputs/<study>/slurm/<job id>/``.
 
 Resume: done cells are never submitted; a cell whose job from an earlier submission is still
@@ -44,7 +44,7 @@ from xw.execution.cell import child_env, run_cell_notebook, settle
 from xw.executors.base import Executor, Finish, GridReport, GridRun
 from xw.layout import failure_record, jobs_path, slurm_dir
 from xw.ledger import cell_states, read_failures, record_failure
-from xw.params import Study
+from xw.params import ModelScale, Study
 from xw.slurm_queue import ended_state, live_jobs
 
 POLL_S = float(os.environ.get("XW_SLURM_POLL_S", "10"))
@@ -186,14 +186,20 @@ def _executor(study: Study):
 
     conf = study.executor.slurm
     executor = submitit.SlurmExecutor(folder=slurm_dir(study) / "%j", max_num_timeout=0)
-    params: dict[str, Any] = {"nodes": 1, "ntasks_per_node": 1, "cpus_per_task": conf.cpus_per_task,
-                              "mem": f"{conf.mem_gb}G", "time": conf.timeout_min}
+    params: dict[str, Any] = {"cpus_per_task": conf.cpus_per_task, "mem": f"{conf.mem_gb}G", "time": conf.timeout_min,
+                              **job_resources(study, None)}
     if conf.partition:
         params["partition"] = conf.partition
-    if conf.gpus_per_node:
-        params["gpus_per_node"] = conf.gpus_per_node
     executor.update_parameters(**params)
     return executor
+
+
+def job_resources(study: Study, scale: ModelScale | None) -> dict[str, Any]:
+    """What one job asks Slurm for: a cell gets its rung's nodes and GPUs per node (models.ladder gpus/nodes),
+    one task per node (the cell launches its ranks itself); prepare and analysis get one node and one GPU.
+    ``executor.slurm.gpus_per_node: 0`` requests no GPUs at all (a CPU partition, the CI's one-node Slurm)."""
+    gpus = (scale.gpus if scale else 1) if study.executor.slurm.gpus_per_node else None
+    return {"nodes": scale.nodes if scale else 1, "ntasks_per_node": 1, "gpus_per_node": gpus}
 
 
 def _submit(executor, name: str, after: list[str], kind: str, fn, *args) -> str:
@@ -253,8 +259,10 @@ def run_slurm_grid(run: GridRun) -> GridReport:
                 after = [jobs[dep.id]] if dep.id in jobs else []
             else:
                 after = [prepare] if prepare and cell.kind == "intermediate" else []
+            executor.update_parameters(**job_resources(study, study.scale(cell.scale)))
             jobs[cell.id] = _submit(executor, f"xw-{cell.id}", after, "afterok", cell_job, study, cell,
                                     str(notebooks_dir), kernel)
+        executor.update_parameters(**job_resources(study, None))
         analysis = _submit(executor, f"xw-{study.name}-analysis", sorted(set(jobs.values()), key=int),
                            "afterany", analysis_job, study, grid, report.already_done, jobs, prepare,
                            str(notebooks_dir), kernel, gain_measure, run.finish)

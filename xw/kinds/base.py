@@ -31,8 +31,11 @@ class ModelKind(TaskKind):
     head: ClassVar[type[PreTrainedModel] | None] = None  # the transformers Auto* head class
 
     def featurize(self, task: TaskSpec, examples: Sequence[dict], tokenizer: PreTrainedTokenizerBase,
-                  max_length: int, doc_stride: int, train: bool) -> list[Feature]:
-        """One split's examples -> model features (one per QA window, one per example otherwise)."""
+                  max_length: int, doc_stride: int, train: bool, label_piece: str = "first") -> list[Feature]:
+        """One split's examples -> model features (one per QA window, one per example otherwise).
+
+        ``label_piece`` is tagging's rule for which sub-token carries a word's label (TrainConfig.tagging_label_piece);
+        the other kinds have no per-word labels and ignore it."""
         raise ValueError(f"task {task.name!r}: kind {task.kind!r} is not trained")
 
     def head_class(self, task: TaskSpec) -> type[PreTrainedModel]:

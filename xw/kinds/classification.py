@@ -29,7 +29,7 @@ class ClassificationModel(ModelKind, Classification):
     head = AutoModelForSequenceClassification
 
     def featurize(self, task: TaskSpec, examples: Sequence[dict], tokenizer: PreTrainedTokenizerBase,
-                  max_length: int, doc_stride: int, train: bool) -> list[Feature]:
+                  max_length: int, doc_stride: int, train: bool, label_piece: str = "first") -> list[Feature]:
         return featurize_classification(examples, tokenizer, max_length)
 
     def score(self, task: TaskSpec, examples: Sequence[dict], features: list[Feature], outputs: list,

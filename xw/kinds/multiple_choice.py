@@ -28,7 +28,7 @@ class MultipleChoiceModel(ModelKind, MultipleChoice):
     head = AutoModelForMultipleChoice
 
     def featurize(self, task: TaskSpec, examples: Sequence[dict], tokenizer: PreTrainedTokenizerBase,
-                  max_length: int, doc_stride: int, train: bool) -> list[Feature]:
+                  max_length: int, doc_stride: int, train: bool, label_piece: str = "first") -> list[Feature]:
         return featurize_multiple_choice(examples, tokenizer, max_length)
 
     def score(self, task: TaskSpec, examples: Sequence[dict], features: list[Feature], outputs: list,

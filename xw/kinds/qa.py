@@ -110,7 +110,7 @@ class QAModel(ModelKind, QuestionAnswering):
     head = AutoModelForQuestionAnswering
 
     def featurize(self, task: TaskSpec, examples: Sequence[dict], tokenizer: PreTrainedTokenizerBase,
-                  max_length: int, doc_stride: int, train: bool) -> list[Feature]:
+                  max_length: int, doc_stride: int, train: bool, label_piece: str = "first") -> list[Feature]:
         return featurize_qa(examples, tokenizer, max_length, doc_stride, train)
 
     def score(self, task: TaskSpec, examples: Sequence[dict], features: list[Feature], outputs: list,

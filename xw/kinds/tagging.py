@@ -1,4 +1,5 @@
-"""Token tagging: the label on each word's first sub-token (HF's run_ner.py), a token-classification head.
+"""Token tagging: the label on each word's first sub-token (HF's run_ner.py; or its first non-empty one), a
+token-classification head.
 
 Why: the tagging kind's featurisation, its prediction post-processing (sub-tokens back to words)
 and scoring in one place.
@@ -15,21 +16,30 @@ from xw.kinds.base import IGNORE, Feature, ModelKind, apply_metric
 from xw.tasks import TaskSpec
 from xw.tasks.kinds import Tagging
 
+EMPTY_PIECE_MARKS = "\u2581\u0120"  # SentencePiece's word start "▁", byte-level BPE's "Ġ"
+
 
 def featurize_tagging(examples: Sequence[dict], tokenizer: PreTrainedTokenizerBase,
-                      max_length: int) -> list[Feature]:
+                      max_length: int, label_piece: str = "first") -> list[Feature]:
+    """Each word's label on one sub-token, the others IGNORE: its first ('first', XTREME / run_ner.py), or its
+    first with text ('first_nonempty'): XLM-R's SentencePiece splits a pre-split ja/zh word into a bare "▁"
+    and the characters, and the bare piece is the same for every word, so it cannot carry the word's label."""
     enc = tokenizer([list(ex["tokens"]) for ex in examples], is_split_into_words=True, truncation=True,
                     max_length=max_length)
     features = []
     for i, ex in enumerate(examples):
         word_ids = enc.word_ids(i)
-        labels, previous = [], None
-        for word in word_ids:
-            if word is None or word == previous:
-                labels.append(IGNORE)
-            else:
-                labels.append(int(ex["tags"][word]))
-            previous = word
+        labels = [IGNORE] * len(word_ids)
+        pieces = tokenizer.convert_ids_to_tokens(enc["input_ids"][i]) if label_piece == "first_nonempty" else None
+        for position, word in enumerate(word_ids):
+            if word is None:
+                continue
+            first = position == 0 or word_ids[position - 1] != word
+            if first:
+                labels[position], start = int(ex["tags"][word]), position
+            elif pieces is not None and labels[start] != IGNORE and not pieces[start].strip(EMPTY_PIECE_MARKS):
+                if pieces[position].strip(EMPTY_PIECE_MARKS):  # the word's first piece with text takes the label
+                    labels[position], labels[start] = labels[start], IGNORE
         features.append({"input_ids": enc["input_ids"][i], "labels": labels, "word_ids": word_ids,
                          "example_index": i})
     return features
@@ -56,8 +66,8 @@ class TaggingModel(ModelKind, Tagging):
     head = AutoModelForTokenClassification
 
     def featurize(self, task: TaskSpec, examples: Sequence[dict], tokenizer: PreTrainedTokenizerBase,
-                  max_length: int, doc_stride: int, train: bool) -> list[Feature]:
-        return featurize_tagging(examples, tokenizer, max_length)
+                  max_length: int, doc_stride: int, train: bool, label_piece: str = "first") -> list[Feature]:
+        return featurize_tagging(examples, tokenizer, max_length, label_piece)
 
     def score(self, task: TaskSpec, examples: Sequence[dict], features: list[Feature], outputs: list,
               language: str) -> dict[str, float]:

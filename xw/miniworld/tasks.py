@@ -359,6 +359,7 @@ TASKS: tuple[TaskSpec, ...] = (
              description="who/what/where questions over 2-3 sentence contexts (XQuAD-like)"),
     TaskSpec("mini-retrieval", "retrieval", "retrieval", "target", NON_ENGLISH, "tatoeba_accuracy",
              _loader("mini-retrieval"), train_split=None, primary_metric="accuracy", data_hint=_HINT,
+             retrieval_query="source",
              description="find the English translation of each sentence (Tatoeba-like, no training data)"),
     TaskSpec("mini-entail", "classification", "classification", "intermediate", ("en",), "accuracy",
              _loader("mini-entail"), label_names=ENTAIL_LABELS, pair=True, primary_metric="accuracy",

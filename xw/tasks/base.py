@@ -85,6 +85,9 @@ class TaskSpec:
     description: str = ""
     label_names_loader: LabelNamesLoader | None = None  # label set read from the data when label_names is ()
     metric_needs_language: bool = False  # the metric is called with the evaluation language (MLQA's normalisation)
+    # Tatoeba-style retrieval: which side queries the other's index for the primary "accuracy". "source"
+    # (the non-English side queries English) is the mini-world's; XTREME's Tatoeba queries with English: "target".
+    retrieval_query: Literal["source", "target"] = "source"
 
     def eval_split_for(self, language: str) -> str:
         return self.eval_split_by_language.get(language, self.eval_split)

@@ -108,9 +108,10 @@ define("udpos", local=local_targets.load_udpos, hub=hub.udpos,
        hint=f"run {XTREME_SCRIPT} (writes download/udpos/; UD CoNLL-U files also work under "
             "download/udpos/conllu/UD_*/), or set data.source: hub (google/xtreme 'udpos.<Language>')",
        kind="tagging", family="tagging", role="target", languages=UDPOS_LANGUAGES,
-       metric="accuracy", primary_metric="accuracy", label_names=UPOS_LABELS,
+       metric="udpos_f1", primary_metric="f1", label_names=UPOS_LABELS,
        train_split="train", eval_split="test", dev_split="dev",
-       description="Universal Dependencies POS tagging (17 UPOS tags), token accuracy. Train = English "
+       description="Universal Dependencies POS tagging (17 UPOS tags), XTREME's seqeval F1 (0.0.12 reading of "
+                   "bare tags, xw.span_f1) as primary, token accuracy as a second row. Train = English "
                    "train-en.tsv; evaluation = labelled test-<lg>.tsv, or, where absent, every "
                    "conllu/UD_*/<lg>_*-ud-test.conllu treebank (German here: GSD + PUD of newer UD releases; XTREME "
                    "used UD 2.5 incl. HDT). Placeholder-labelled test files are rejected. Hub: google/xtreme "
@@ -172,7 +173,9 @@ define("tatoeba", local=local_targets.load_tatoeba, hub=hub.tatoeba,
             "(google/xtreme 'tatoeba.<lg3>')",
        kind="retrieval", family="retrieval", role="target", languages=TATOEBA_LANGUAGES,
        metric="tatoeba_accuracy", primary_metric="accuracy", train_split=None, eval_split="test", dev_split=None,
-       description="Tatoeba (LASER v1) bitext retrieval <lg> -> en, line-aligned (gold = identity), up to 1,000 "
+       retrieval_query="target",
+       description="Tatoeba (LASER v1) bitext retrieval, line-aligned; primary accuracy = XTREME's direction "
+                   "(index the <lg> side, query with English: row accuracy_from_en), <lg> -> en as accuracy_to_en, (gold = identity), up to 1,000 "
                    "pairs per language. Files whose English side is sorted (xtreme's script) are rejected. Hub: "
                    "google/xtreme tatoeba.<lg3> 'validation' as 'test'.")
 
