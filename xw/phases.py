@@ -90,7 +90,7 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
     return str(out_dir), stats.get("train")
 
 
-def _base_row(study: Study, scale: ModelScale, source: str, intermediate: str, target: str, seed: int) -> dict:
+def _base_row(study: Study, scale: ModelScale, intermediate: str, target: str, seed: int) -> dict:
     return {"study": study.name, "model": study.family, "scale": scale.name,
             # one count per scale, from its phase-(i) checkpoint: a saved intermediate encoder may lack or add a pooler
             "params": count_parameters_from_config(checkpoints.pretrained_source(study, scale)),
@@ -140,7 +140,7 @@ def run_intermediate_cell(study: Study, scale_name: str, intermediate: str, seed
         tokenizer = load_tokenizer(checkpoint)
         layer = layer_for(encoder, study.retrieval.layer_fraction)
         for task in retrieval_tasks:
-            base = _base_row(study, scale, checkpoint, intermediate, task.name, seed)
+            base = _base_row(study, scale, intermediate, task.name, seed)
             cap = study.train_config(task.name).max_eval_examples  # a subsample (xw.data.subsample_retrieval)
             for language, test in _languages_with_data(
                     study, task, lambda lang, t=task, n=cap: load_retrieval(study, t, t.eval_split_for(lang), lang, n)):
@@ -181,7 +181,7 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
                          label_piece=config.tagging_label_piece)
     train({target: (model, features)}, config, seed, tokenizer.pad_token_id, device, progress,
           description=f"{scale.name}/{intermediate}/{target}")
-    base = _base_row(study, scale, checkpoint, intermediate, target, seed)
+    base = _base_row(study, scale, intermediate, target, seed)
     rows: list[dict] = []
     for language, examples in evaluation:
         result = evaluate_examples(model, tokenizer, task, examples, language, config, device)

@@ -28,8 +28,7 @@ def task_roles() -> dict[str, str]:
 
 def load_study(path: str | Path, output_root: str | Path | None = None) -> Study:
     """Load and validate a study file; raise ParameterError naming file, key and fix."""
-    path = Path(path)
-    return check_resources(check_study(parse_study(read_study_file(path), path, output_root, task_roles())))
+    return study_from_dict(read_study_file(path), path, output_root)
 
 
 def study_from_dict(raw: Any, path: str | Path, output_root: str | Path | None = None) -> Study:
