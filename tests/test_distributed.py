@@ -24,7 +24,8 @@ from xw.distributed import DONE, ENCODER, STEPS, encoder_layers, write_job
 from xw.errors import ParameterError, TrainingError
 from xw.featurize import collate, featurize, length_grouped_batches
 from xw.models import build_head_model
-from xw.params import TrainConfig, parse_study
+from xw.params import TrainConfig
+from xw.study_file import parse_study
 from xw.tasks import TaskSpec
 from xw.train import linear_schedule, make_optimizer, split_batch, train
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from xw.checkpoints import checkpoint_problem
-from xw.params import MULTI, Study, parse_study
+from xw.params import MULTI, Study
+from xw.study_file import parse_study
 from xw.tasks import all_tasks
 from xw.validate import fail, read_study_file
 
