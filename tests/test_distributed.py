@@ -192,7 +192,7 @@ def test_default_path_is_the_plain_loop_bit_for_bit(world):
     model = build_head_model(source, TAG)
     losses: list[float] = []
     train({TAG.name: (model, features)}, config, SEED, tokenizer.pad_token_id, torch.device("cpu"), progress=False,
-          on_step=lambda step, loss, norm: losses.append(loss))
+          on_step=lambda log: losses.append(log.loss))
 
     torch.manual_seed(SEED)
     plain = build_head_model(source, TAG)

@@ -136,7 +136,7 @@ def run_job(job: dict[str, Any], device: torch.device, mesh: DeviceMesh | None) 
     steps: list[dict[str, float]] = []
     stats = train({job["task"]: (model, job["features"])}, config, job["seed"], job["pad_id"], device,
                   progress=False, description=job["task"],
-                  on_step=lambda step, loss, norm: steps.append({"step": step, "loss": loss, "grad_norm": norm}))
+                  on_step=lambda log: steps.append(dataclasses.asdict(log)))
     state = full_state_dict(model)
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -28,8 +28,21 @@ from xw.kinds import IGNORE
 from xw.models import encoder_of
 from xw.params import TrainConfig
 
-# called after every optimizer step with (step, loss of the whole effective batch, gradient norm)
-StepHook = Callable[[int, float, float], None]
+
+@dataclass(frozen=True)
+class StepLog:
+    """One optimizer step, as a training curve records it (TensorBoard, the distributed job's steps.json)."""
+
+    step: int
+    loss: float  # of the whole effective batch, summed over ranks
+    grad_norm: float  # before clipping
+    learning_rate: float  # the rate this step was taken with
+    tokens: int  # non-padding tokens of this step's effective batch
+    seconds: float  # wall time of this step
+
+
+# called after every optimizer step on every rank (the values are already global)
+StepHook = Callable[[StepLog], None]
 
 
 @dataclass
@@ -225,6 +238,7 @@ def train(tasks: dict[str, tuple[PreTrainedModel, list[Feature]]], config: Train
     start = time.perf_counter()
     bar = tqdm(range(total_steps), desc=description, disable=not progress, leave=False)
     for step in bar:
+        step_start, step_tokens = time.perf_counter(), tokens
         name = task_names[0] if len(task_names) == 1 else rng.choices(task_names, weights)[0]
         indices = next(streams[name])
         examples += len(indices)
@@ -240,6 +254,7 @@ def train(tasks: dict[str, tuple[PreTrainedModel, list[Feature]]], config: Train
             tokens += sum(count_tokens(features[name][i], pad_id) for i in indices)
             share = accumulate(models[name], features[name], indices, config, pad_id, device)
         norm = clip_gradients(params, config.max_grad_norm) if config.max_grad_norm or on_step else None
+        learning_rate = scheduler.get_last_lr()[0]
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -248,7 +263,8 @@ def train(tasks: dict[str, tuple[PreTrainedModel, list[Feature]]], config: Train
             if world > 1:
                 share = share.clone()
                 dist.all_reduce(share)
-            on_step(step + 1, float(share), float(norm))
+            on_step(StepLog(step=step + 1, loss=float(share), grad_norm=float(norm), learning_rate=learning_rate,
+                            tokens=tokens - step_tokens, seconds=time.perf_counter() - step_start))
         if (step + 1) % 25 == 0 or step + 1 == total_steps:  # one host sync per 25 steps
             if world > 1:
                 dist.all_reduce(running)
