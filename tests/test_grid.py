@@ -171,6 +171,33 @@ def test_grid_runs_records_failures_resumes_and_reports(workspace):
     assert report2.verdict == "VERDICT: test verdict from 4 rows (absolute)"
 
 
+def test_grid_only_runs_exactly_the_matching_cells(workspace, capsys):
+    study, notebooks, tmp_path = workspace
+    report = grid.run_grid(study, notebooks_dir=notebooks, progress=False, only=["intermediate=none"])
+    assert sorted(r[0] for r in _runs(tmp_path)) == ["intermediate__s__none__seed0", "target__s__none__fake-cls__seed0"]
+    assert report.total == 2 and report.ok
+    report = grid.run_grid(study, notebooks_dir=notebooks, progress=False,
+                           only=["kind=intermediate", "intermediate=fake-int", "intermediate=none"])
+    assert [r[0] for r in _runs(tmp_path)[2:]] == ["intermediate__s__fake-int__seed0"]  # none's is done already
+    assert report.already_done == ["intermediate__s__none__seed0"]
+
+    cells = xw.cells.expand_grid(study)
+    with pytest.raises(grid.XWError, match="KEY one of kind, scale, intermediate, target, seed"):
+        grid.select_cells(cells, ["size=base"])
+    with pytest.raises(grid.XWError, match=r"--only scale=base matches no cell.*scale values are s"):
+        grid.select_cells(cells, ["scale=base"])
+    with pytest.raises(grid.XWError, match="no cell matches all of these together"):
+        grid.select_cells(cells, ["kind=intermediate", "target=fake-cls"])
+    assert [c.id for c in grid.select_cells(cells, ["seed=0", "target=fake-cls"])] == [
+        "target__s__none__fake-cls__seed0", "target__s__fake-int__fake-cls__seed0"]
+    # the CLI: a bad --only is one clear line and nothing runs
+    before = len(_runs(tmp_path))
+    code = cli.main(["grid", str(study.path), "--output-root", str(study.output_root), "--notebooks", str(notebooks),
+                     "--no-progress", "--only", "target=xnli"])
+    assert code == 2 and "--only target=xnli matches no cell" in capsys.readouterr().err
+    assert len(_runs(tmp_path)) == before
+
+
 def test_timeout_kills_the_notebook(tmp_path):
     nb = tmp_path / "slow.ipynb"
     _notebook(nb, "x = 1", "import time\ntime.sleep(60)")

@@ -400,3 +400,14 @@ def test_ccg_readers(tmp_path):
     assert load("ccg", "train", "en", config).to_list() == [{"tokens": ["Ann", "ran"], "tags": [0, 1]}]
     with pytest.raises(DataNotFoundError, match="AUTO"):
         load("ccg", "dev", "en", config)
+
+
+def test_mlqa_evaluates_xtreme_test_split_on_the_hub_and_dev_locally():
+    """XTREME reports MLQA test; the local tree has only dev. The split (the rows' column) follows the source."""
+    mlqa = get_task("mlqa")
+    assert mlqa.eval_split_for("de", "hub") == "test"
+    assert mlqa.eval_split_for("de", "local") == "dev"
+    assert mlqa.eval_split_for("de") == "dev"
+    assert [part.split for part in mlqa.loader.hub_parts(mlqa.eval_split_for("de", "hub"), "de")] == ["test"]
+    # a source without an override keeps the task's own split (XQuAD: test everywhere)
+    assert get_task("xquad").eval_split_for("de", "hub") == get_task("xquad").eval_split_for("de", "local")

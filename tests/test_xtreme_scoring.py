@@ -98,3 +98,28 @@ def test_bucc_backward_candidates_and_duplicates(monkeypatch) -> None:
     assert out["f1"] == pytest.approx(200 / 3)
     assert out["precision"] == pytest.approx(100.0)
     assert out["recall"] == pytest.approx(50.0)
+
+
+def test_readme_metric_table_matches_the_registry():
+    """README's table of real-target metrics states each target's metric and primary row as the registry has them."""
+    from pathlib import Path
+
+    from xw.tasks import all_tasks, get_task
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    header = "| target | XTREME's metric = xw's primary | xw `metric` / primary row | extra rows |"
+    assert header in text, "README lost its metric table"
+    table: dict[str, tuple[str, str]] = {}
+    for line in text.split(header, 1)[1].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        for name in cells[0].split(","):
+            table[name.strip()] = (cells[1], cells[2])
+    real_targets = [get_task(n) for n in all_tasks()
+                    if get_task(n).role == "target" and not get_task(n).name.startswith("mini-")]
+    assert {t.name for t in real_targets} == set(table), "every real target needs exactly one README row"
+    for task in real_targets:
+        xtreme, ours = table[task.name]
+        assert ours == f"`{task.metric}` / `{task.primary_metric}`", task.name
+        assert (task.primary_metric == "f1") == ("F1" in xtreme), task.name  # XTREME's metric is the primary

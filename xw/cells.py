@@ -149,9 +149,8 @@ def prepare_models(study: Study, workers: int = 1, scales: list[str] | None = No
     import os
     from concurrent.futures import ProcessPoolExecutor
 
-    from tqdm.auto import tqdm
-
     from xw.checkpoints import needs_pretraining
+    from xw.progress import tqdm
 
     todo = [s.name for s in study.ladder if needs_pretraining(study, s) and (scales is None or s.name in scales)]
     if not todo:

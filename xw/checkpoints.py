@@ -13,7 +13,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from xw.params import ModelScale, Study, config_hash
+from xw.params import NONE, ModelScale, Study, config_hash
+from xw.provenance import key_versions, model_revision
 
 MARKER = "xw-complete.json"
 
@@ -88,7 +89,10 @@ def checkpoint_problem(folder: Path) -> str:
 
 
 def pretrained_key(study: Study, scale: ModelScale) -> str:
-    return config_hash(study.data.world_seed, scale.identity(), study.pretrain)  # resources change no model
+    """Resources change no model; a local checkpoint's content does (xw.provenance), hashed only for path scales
+    so hub and mini keys stay what they were."""
+    content = (model_revision(scale.path),) if scale.path else ()
+    return config_hash(study.data.world_seed, scale.identity(), study.pretrain, *content)
 
 
 def pretrained_source(study: Study, scale: ModelScale) -> str:
@@ -110,5 +114,28 @@ def intermediate_dir(study: Study, scale: ModelScale, intermediate: str, seed: i
     recipe = study.intermediate_recipe(intermediate)
     # pretrained_key names the phase-(i) model by what defines it (hub id, path or mini architecture), not
     # where its cache lives: moving outputs/ keeps the phase-(ii) checkpoints valid
-    key = config_hash(pretrained_key(study, scale), study.data, recipe.record(), seed)
+    # when to save mid-cell checkpoints (TrainConfig.numbers leaves it out) decides no number of the model
+    numbers = {**recipe.record(), "loop": recipe.loop.numbers() if recipe.loop else None,
+               "member_configs": {m: c.numbers() for m, c in zip(recipe.members, recipe.member_configs, strict=True)}}
+    # library major versions change a trained checkpoint's numbers: an upgrade trains anew (stale_checkpoints)
+    key = config_hash(pretrained_key(study, scale), study.data, numbers, seed, key_versions())
     return cache_root(study) / "intermediate" / f"{scale.name}-{intermediate}-seed{seed}-{key}"
+
+
+def stale_checkpoints(study: Study) -> list[Path]:
+    """Cached phase-(ii) checkpoints of this study's cells whose key no longer matches (an upgraded library,
+    a changed revision or data): they are never reused, only kept on disk until deleted."""
+    root = cache_root(study) / "intermediate"
+    if not root.is_dir():
+        return []
+    current, prefixes = set(), []
+    for scale in study.ladder:
+        for intermediate in study.intermediate_tasks:
+            if intermediate == NONE:
+                continue
+            for seed in study.seeds:
+                path = intermediate_dir(study, scale, intermediate, seed)
+                current.add(path.name)
+                prefixes.append(f"{scale.name}-{intermediate}-seed{seed}-")
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name not in current and is_complete(p)
+                  and any(p.name.startswith(prefix) and "-" not in p.name[len(prefix):] for prefix in prefixes))

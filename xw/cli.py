@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from xw.errors import XWError
+from xw.errors import ParameterError, XWError
 
 EXIT_USER_ERROR = 2
 
@@ -24,11 +24,19 @@ def _load(args: argparse.Namespace):
 
 def cmd_grid(args: argparse.Namespace) -> int:
     from xw.grid import NOTEBOOKS_DIR, run_grid
+    from xw.plan import check_fits
 
     study = _load(args)
+    try:
+        check_fits(study)  # a rung that cannot fit its declared GPUs is refused before any cell starts
+    except ParameterError:
+        raise
+    except XWError:
+        pass  # a rung whose config cannot be read here fails in its own cells, with that reason
     report = run_grid(study, workers=args.workers, notebooks_dir=args.notebooks or NOTEBOOKS_DIR,
                       progress=not args.no_progress, gain_measure=args.gain_measure,
-                      executor=args.executor or study.executor.kind, wait=not args.no_wait)
+                      executor=args.executor or study.executor.kind, wait=not args.no_wait,
+                      only=args.only)
     if not report.waited:
         print(f"{report.study}: {report.total} cells, {len(report.already_done)} already done, "
               f"{len(report.jobs) - 1} Slurm cell jobs queued; analysis job {report.jobs.get('analysis')} writes "
@@ -62,6 +70,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     for s in states:
         note = "; ".join(n for n in (s.note, jobs.get(s.cell.id, "") if s.state != "done" else "") if n)
         print(f"{s.state:<8} {s.cell.id:<{width}}  {note}".rstrip())
+    from xw.checkpoints import stale_checkpoints
+
+    for path in stale_checkpoints(study):  # an upgrade or new revision changed the key: these are not reused
+        print(f"stale checkpoint (not reused; delete to free space): {path}")
     return 0
 
 
@@ -69,7 +81,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from xw.memory import USABLE_FRACTION
-    from xw.plan import check_fits, measured, plan, reuse_summary
+    from xw.plan import check_fits, data_error, measured, plan, reuse_summary
 
     if not (args.peak_tflops > 0 and 0 < args.mfu <= 1):
         raise XWError(f"--peak-tflops must be > 0 and --mfu in (0, 1]; got {args.peak_tflops} and {args.mfu}")
@@ -114,8 +126,43 @@ def cmd_plan(args: argparse.Namespace) -> int:
           " (bf16) of largest_step / ranks, without / with checkpointing; per_gpu uses the rung's checkpointing;"
           " gpus_needed = fewest ranks that fit it")
     missing = sorted({t for cell in table["missing_data"] for t in cell.split(", ") if t})
+    errors = {t: error for t in missing if (error := data_error(study, t)) is not None}
+    if errors:  # an estimate without their tokens would read as "cheap": refuse it, with the reason
+        reasons = "; ".join(f"{t}: {error}" for t, error in errors.items())
+        raise XWError(f"no training data found for {sorted(errors)}, so the estimate above leaves their tokens "
+                      f"out (data.source {study.data.source!r}, data.root {study.data.root!r}): {reasons}")
     if missing:
-        print(f"no training data found for {missing}: their tokens are not counted (check data.source / data.root)")
+        print(f"empty training data for {missing}: their tokens are not counted (check data.source / data.root)")
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    """Every registered task: kind, role, languages, splits, metric, and where its data was looked for."""
+    from xw.data import data_config
+    from xw.tasks import all_tasks
+
+    study = _load(args) if args.params else None
+    rows = []
+    for name, task in sorted(all_tasks().items()):
+        splits = "/".join(s for s in (task.train_split, task.dev_split, task.eval_split) if s)
+        langs = ",".join(task.languages) if len(task.languages) <= 8 else (
+            f"{','.join(task.languages[:8])},... ({len(task.languages)})")
+        metric = task.metric + (f":{task.primary_metric}" if task.primary_metric else "")
+        if study is None:
+            data = task.data_hint or "(pass a study file to look for the data)"
+        else:
+            language = "en" if task.train_split else task.languages[0]
+            split = task.train_split or task.eval_split_for(language)
+            try:
+                task.loader(split, language, data_config(study))
+                data = f"found ({split}/{language}, data.source {study.data.source})"
+            except Exception as err:  # noqa: BLE001 - the loader's message says where it looked
+                data = f"not found ({split}/{language}): {' '.join(str(err).split())}"
+        rows.append((name, task.kind, task.role, langs, splits, metric, data))
+    header = ("task", "kind", "role", "languages", "splits (train/dev/eval)", "metric", "data")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in (header, *rows):
+        print("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
     return 0
 
 
@@ -154,6 +201,7 @@ def cmd_run_cell(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xw", description="Does model scale amplify or diminish English "
                                      "intermediate-task gains on zero-shot XTREME transfer?")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -171,7 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gain-measure", default=None, help="passed to the analysis notebook's gain_measure")
     p.add_argument("--notebooks", type=Path, default=None, help="folder with the cell notebooks")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--only", action="append", default=[], metavar="KEY=VALUE",
+                   help="run only the cells with KEY=VALUE (keys: kind, scale, intermediate, target, seed); "
+                        "repeat it: values of one key are alternatives, different keys must all match")
     p.set_defaults(func=cmd_grid)
+
+    p = sub.add_parser("tasks", help="list every registered task: kind, languages, splits, metric, its data")
+    p.add_argument("params", type=Path, nargs="?", default=None,
+                   help="a study file: look for each task's data where that study would (default: show hints)")
+    p.add_argument("--output-root", type=Path, default=Path("outputs"), help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_tasks)
 
     p = sub.add_parser("status", help="count and list done / running / failed / pending cells")
     common(p)
@@ -193,6 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run_cell)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("xw")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed; `make setup` installs it)"
 
 
 def _interrupt_on_sigterm() -> None:
@@ -219,6 +285,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("xw: interrupted (finished cells are kept; re-run to resume)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `xw status ... | head`: the reader left; stop quietly, as a Unix tool does
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not raise again
+        return 128 + 13  # killed by SIGPIPE, the exit status a shell expects
 
 
 if __name__ == "__main__":

@@ -23,7 +23,11 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import transformers
-from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    set_model_state_dict,
+)
 from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
 from transformers import PreTrainedModel
@@ -34,10 +38,12 @@ from xw.featurize import Feature
 from xw.models import encoder_of
 from xw.params import TrainConfig
 from xw.train import train
+from xw.train_state import latest_step
 
 DONE = "done.json"  # written last, by rank 0: the job finished and its files are complete
 STEPS = "steps.json"  # per optimizer step: loss of the effective batch, gradient norm before clipping
 ENCODER = "encoder"  # the trained encoder (+ tokenizer), loadable by the next phase and by any HF user
+STEP_LOG = "steps.jsonl"  # in the checkpoint folder: the steps logged so far, so a resumed job's STEPS is whole
 LAYER_LISTS = ("layer", "layers", "block")  # XLM-R / XLM-R XL / BERT: encoder.layer; others: layers, block
 
 
@@ -113,13 +119,59 @@ def export_encoder(model: PreTrainedModel, state: dict[str, torch.Tensor], out_d
 
 
 def write_job(path: Path, task: str, source: str, head: str, head_kwargs: dict[str, Any], features: list[Feature],
-              config: TrainConfig, seed: int, pad_id: int, out_dir: Path, tokenizer: str | None = None) -> Path:
-    """A job file for :func:`run_job`: ``head`` names a transformers class (e.g. AutoModelForTokenClassification)."""
+              config: TrainConfig, seed: int, pad_id: int, out_dir: Path, tokenizer: str | None = None,
+              checkpoint_dir: Path | None = None) -> Path:
+    """A job file for :func:`run_job`: ``head`` names a transformers class (e.g. AutoModelForTokenClassification).
+
+    ``checkpoint_dir``: where the training saves and resumes mid-cell checkpoints (``xw.train.train``)."""
     job = {"task": task, "source": str(source), "head": head, "head_kwargs": head_kwargs, "features": features,
            "config": dataclasses.asdict(config), "seed": seed, "pad_id": pad_id, "out_dir": str(out_dir),
-           "tokenizer": tokenizer}
+           "tokenizer": tokenizer, "checkpoint_dir": str(checkpoint_dir) if checkpoint_dir else None}
     atomic_write_text(Path(path), json.dumps(job))
     return Path(path)
+
+
+def logged_steps(checkpoint_dir: Path | None) -> list[dict[str, Any]]:
+    """The step log of a killed run up to its newest checkpoint (where training resumes); [] for a fresh one.
+
+    Rewrites the log without the steps after that checkpoint, which the resumed run takes again."""
+    if checkpoint_dir is None:
+        return []
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    log, upto = checkpoint_dir / STEP_LOG, latest_step(checkpoint_dir)
+    lines = log.read_text().splitlines() if log.is_file() else []
+    steps = [s for s in (json.loads(line) for line in lines if line.strip()) if s["step"] <= upto]
+    atomic_write_text(log, "".join(json.dumps(s) + "\n" for s in steps))
+    return steps
+
+
+def build_head(job: dict[str, Any], device: torch.device, mesh: DeviceMesh | None, config: TrainConfig) -> PreTrainedModel:
+    """The job's head model, sharded under a group: the weights are read once, by rank 0, and broadcast.
+
+    The other ranks build the model on the meta device (no memory, no file reads: 10.7B parameters read
+    once, not once per rank), get storage for their shards only, and receive rank 0's values (the fresh
+    head's initialisation included, so every rank starts from the one-process reference's weights).
+    Buffers are copied from rank 0 too: non-persistent ones (``position_ids``) are in no state dict, and
+    left as meta-built garbage the first forward would fail."""
+    head = getattr(transformers, job["head"])
+    kwargs = job.get("head_kwargs", {})
+    torch.manual_seed(job["seed"])  # the fresh head's initialisation: the one-process reference's
+    if mesh is None:
+        return head.from_pretrained(job["source"], **kwargs).to(device)
+    if dist.get_rank() == 0:
+        model, meta = head.from_pretrained(job["source"], **kwargs), False
+        full = model.state_dict()
+    else:
+        with torch.device("meta"):
+            model, meta = head.from_config(transformers.AutoConfig.from_pretrained(job["source"], **kwargs)), True
+        full = {}
+    parallelize(model, mesh, torch.bfloat16 if config.bf16 and device.type == "cuda" else torch.float32)
+    if meta:  # rank 0's shards were moved to the device by fully_shard
+        model.to_empty(device=device)
+    set_model_state_dict(model, full, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
+    for buffer in model.buffers():
+        dist.broadcast(buffer, src=0)
+    return model
 
 
 def run_job(job: dict[str, Any], device: torch.device, mesh: DeviceMesh | None) -> None:
@@ -127,21 +179,27 @@ def run_job(job: dict[str, Any], device: torch.device, mesh: DeviceMesh | None) 
     config = TrainConfig(**job["config"])
     out_dir = Path(job["out_dir"])
     rank = dist.get_rank() if mesh is not None else 0
-    torch.manual_seed(job["seed"])  # the fresh head's initialisation is the same on every rank
-    model = getattr(transformers, job["head"]).from_pretrained(job["source"], **job.get("head_kwargs", {}))
-    model.to(device)
-    if mesh is not None:
-        bf16 = config.bf16 and device.type == "cuda"
-        parallelize(model, mesh, torch.bfloat16 if bf16 else torch.float32)
-    steps: list[dict[str, float]] = []
+    model = build_head(job, device, mesh, config)
+    checkpoint_dir = Path(job["checkpoint_dir"]) if job.get("checkpoint_dir") else None
+    steps = logged_steps(checkpoint_dir) if rank == 0 else []
+
+    def on_step(log: Any) -> None:
+        steps.append(dataclasses.asdict(log))
+        if checkpoint_dir is not None and rank == 0:
+            with (checkpoint_dir / STEP_LOG).open("a") as file:
+                file.write(json.dumps(steps[-1]) + "\n")
+
     stats = train({job["task"]: (model, job["features"])}, config, job["seed"], job["pad_id"], device,
-                  progress=False, description=job["task"],
-                  on_step=lambda log: steps.append(dataclasses.asdict(log)))
+                  progress=False, description=job["task"], on_step=on_step, checkpoint_dir=checkpoint_dir)
     state = full_state_dict(model)
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         export_encoder(model, state, out_dir / ENCODER, job.get("tokenizer"))
         atomic_write_text(out_dir / STEPS, json.dumps(steps))
+        if checkpoint_dir is not None:  # train() left no checkpoint: the log goes too, and the folder
+            (checkpoint_dir / STEP_LOG).unlink(missing_ok=True)
+            if checkpoint_dir.is_dir() and not any(checkpoint_dir.iterdir()):
+                checkpoint_dir.rmdir()
         world = dist.get_world_size() if mesh is not None else 1
         atomic_write_text(out_dir / DONE, json.dumps({**dataclasses.asdict(stats), "ranks": world,
                                                       "finished_at": now()}))

@@ -16,6 +16,8 @@ its own papermill child process in xw.execution.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +39,44 @@ NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 ANALYSIS_NOTEBOOK = "analysis.ipynb"
 
 
-def plan_grid(study: Study, notebooks_dir: Path) -> tuple[list[Cell], list[Cell], GridReport]:
-    """The grid's cells, those still to run (done ones are skipped: resume), and a report to fill."""
+SELECT_KEYS = ("kind", "scale", "intermediate", "target", "seed")
+
+
+def select_cells(grid: list[Cell], only: Sequence[str]) -> list[Cell]:
+    """The cells matching every ``KEY=VALUE`` of ``only`` (``xw grid --only``): values given for one key are
+    alternatives, different keys must all match. An unknown key, or a value no cell has, is a user error
+    naming the values there are (a typo would otherwise run nothing, or everything)."""
+    wanted: dict[str, set[str]] = {}
+    for item in only:
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or key not in SELECT_KEYS or not value:
+            raise XWError(f"--only {item!r}: expected KEY=VALUE with KEY one of {', '.join(SELECT_KEYS)} "
+                          "(e.g. --only scale=base --only target=xnli)")
+        wanted.setdefault(key, set()).add(value)
+
+    def value_of(cell: Cell, key: str) -> str:
+        value = getattr(cell, key)
+        return "" if value is None else str(value)
+
+    for key, values in wanted.items():
+        present = sorted({value_of(c, key) for c in grid} - {""})
+        unknown = sorted(values - set(present))
+        if unknown:
+            raise XWError(f"--only {key}={','.join(unknown)} matches no cell of the grid; its {key} values are "
+                          f"{', '.join(present)}")
+    chosen = [c for c in grid if all(value_of(c, k) in vs for k, vs in wanted.items())]
+    if not chosen:
+        raise XWError(f"--only {' '.join(only)}: no cell matches all of these together (each matches some)")
+    return chosen
+
+
+def plan_grid(study: Study, notebooks_dir: Path, only: Sequence[str] = ()) -> tuple[list[Cell], list[Cell],
+                                                                                    GridReport]:
+    """The grid's cells (those matching ``only``: :func:`select_cells`), those still to run (done ones are
+    skipped: resume), and a report to fill."""
     grid = cells_mod.expand_grid(study)
+    grid = select_cells(grid, only) if only else grid
     for nb_name in sorted({c.notebook for c in grid}):
         if not (notebooks_dir / nb_name).is_file():
             raise XWError(f"notebook {notebooks_dir / nb_name} not found (needed by the grid's cells)")
@@ -54,13 +91,15 @@ def plan_grid(study: Study, notebooks_dir: Path) -> tuple[list[Cell], list[Cell]
 
 def run_grid(study: Study | str | Path, workers: int | None = None, notebooks_dir: Path = NOTEBOOKS_DIR,
              progress: bool = True, *, output_root: str | Path | None = None,
-             gain_measure: str | None = None, executor: str | None = None, wait: bool = True) -> GridReport:
+             gain_measure: str | None = None, executor: str | None = None, wait: bool = True,
+             only: Sequence[str] = ()) -> GridReport:
     """Run every pending cell's notebook, then collect results, run the analysis and export the report.
 
     Done cells are skipped (resume); a failed cell is recorded and the grid goes on; a target
     cell starts only after its intermediate cell succeeded and is skipped if that failed.
     ``executor`` (default: the study's executor.kind) is ``local`` or ``slurm``; with ``slurm``,
-    ``wait=False`` returns once the jobs are submitted. The study's lock is held throughout: a
+    ``wait=False`` returns once the jobs are submitted; ``only`` (``KEY=VALUE``s) runs a slice of the grid
+    (:func:`select_cells`). The study's lock is held throughout: a
     second grid on the same study refuses to start (xw.lock.LockHeld).
     """
     if not isinstance(study, Study):
@@ -73,11 +112,13 @@ def run_grid(study: Study | str | Path, workers: int | None = None, notebooks_di
     workers = workers or study.executor.workers
     if workers < 1:
         raise XWError(f"--workers must be at least 1, got {workers}")
+    if only:
+        select_cells(cells_mod.expand_grid(study), only)  # a bad --only is refused before the lock is taken
     with study_lock(study.output_dir, study.name):
         clear_stale(study)
         kernel = ensure_kernel()
         return runner.run(GridRun(study=study, notebooks_dir=notebooks_dir, kernel=kernel, workers=workers,
-                                  progress=progress, gain_measure=gain_measure, wait=wait, plan=plan_grid,
+                                  progress=progress, gain_measure=gain_measure, wait=wait, plan=partial(plan_grid, only=tuple(only)),
                                   finish=finish))
 
 

@@ -71,20 +71,20 @@ def _load_config(source: str | Path) -> PretrainedConfig:
         raise XWError(
             f"model {source!r} could not be found: not a local checkpoint and not reachable on the "
             f"HuggingFace hub ({err.__class__.__name__}). Check the id/path in models.ladder, or "
-            "download it first with `huggingface-cli download <id>`."
+            "download it first with `hf download <id>`."
         ) from None
     except ValueError as err:  # a folder whose config.json names no architecture transformers knows
         raise XWError(f"model {source!r} is not a model transformers can load: {err}") from None
 
 
-def load_tokenizer(source: str | Path) -> PreTrainedTokenizerBase:
+def load_tokenizer(source: str | Path, revision: str | None = None) -> PreTrainedTokenizerBase:
     try:
-        return AutoTokenizer.from_pretrained(str(source))
+        return AutoTokenizer.from_pretrained(str(source), revision=revision)
     except (OSError, ValueError) as err:
         raise XWError(f"tokenizer for {source!r} could not be loaded: {err}") from None
 
 
-def build_head_model(source: str | Path, task: TaskSpec) -> PreTrainedModel:
+def build_head_model(source: str | Path, task: TaskSpec, revision: str | None = None) -> PreTrainedModel:
     """Put the task's head on the encoder stored at ``source`` (new head, loaded encoder)."""
     kind = model_kind(task)
     head = kind.head_class(task)
@@ -92,14 +92,15 @@ def build_head_model(source: str | Path, task: TaskSpec) -> PreTrainedModel:
     if not Path(str(source)).exists() and not _looks_like_hub_id(str(source)):
         raise DataNotFoundError(f"checkpoint {source} does not exist; re-run its intermediate cell")
     try:
-        return head.from_pretrained(str(source), **kwargs)
+        return head.from_pretrained(str(source), revision=revision, **kwargs)
     except (OSError, ValueError) as err:  # a path that exists but holds no (complete) model
         raise XWError(f"checkpoint {source} could not be loaded as a {head.__name__}: {err}") from None
 
 
-def load_encoder(source: str | Path) -> PreTrainedModel:
+def load_encoder(source: str | Path, revision: str | None = None) -> PreTrainedModel:
+    """``revision`` pins a hub model's commit (ModelScale.revision); local folders ignore it."""
     try:
-        return AutoModel.from_pretrained(str(source))
+        return AutoModel.from_pretrained(str(source), revision=revision)
     except (OSError, ValueError) as err:  # a path that exists but holds no (complete) model
         raise XWError(f"encoder {source} could not be loaded: {err}") from None
 

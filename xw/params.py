@@ -48,6 +48,19 @@ class TrainConfig:
     # tagging: which sub-token of a word carries its label: 'first' (XTREME, run_ner.py) or 'first_nonempty'
     # (skip a bare "▁" piece, which SentencePiece puts before every pre-split ja/zh word; README "Tagging")
     tagging_label_piece: str = "first"
+    # mid-cell checkpoints (xw.train_state), for trainings that outlive a Slurm job: save every N optimizer
+    # steps and/or every M minutes (0 = never), keeping the newest K; a finished training keeps none.
+    # They change no number of the model, so cache keys leave them out (RESUME_FIELDS, numbers())
+    checkpoint_every_steps: int = 0
+    checkpoint_every_minutes: float = 0.0
+    keep_checkpoints: int = 1
+
+    def numbers(self) -> dict[str, Any]:
+        """The fields that decide the trained model, hashed into cache keys: when to checkpoint does not."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RESUME_FIELDS}
+
+
+RESUME_FIELDS = ("checkpoint_every_steps", "checkpoint_every_minutes", "keep_checkpoints")
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,7 @@ class ModelScale:
     name: str
     hub: str | None = None
     path: str | None = None
+    revision: str | None = None  # a hub branch, tag or commit sha, passed to from_pretrained (hub scales only)
     layers: int | None = None
     hidden: int | None = None
     heads: int | None = None
@@ -90,7 +104,10 @@ class ModelScale:
 
     def identity(self) -> dict[str, Any]:
         """The fields that decide the model, hashed into cache keys: resources change no checkpoint."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("gpus", "nodes", "activation_checkpointing")}
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("gpus", "nodes", "activation_checkpointing")}
+        if fields["revision"] is None:  # unpinned: the key of a scale from before revision: existed
+            del fields["revision"]
+        return fields
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from xw.atomic import now
 from xw.data import data_config, evaluation_languages, load_examples, load_retrieval
 from xw.errors import DataNotFoundError, XWError
 from xw.evaluate import evaluate_examples
-from xw.featurize import featurize
+from xw.feature_cache import cached_featurize, features_dir
 from xw.models import (
     build_head_model,
     count_parameters_from_config,
@@ -29,9 +29,11 @@ from xw.models import (
     share_encoder,
 )
 from xw.params import NONE, ModelScale, Study
+from xw.provenance import provenance_columns
 from xw.results import git_commit, hyperparameters_json, metric_rows
 from xw.retrieval import evaluate_retrieval, layer_for
 from xw.tasks import get_task, with_label_names
+from xw.tracking import CurveWriter, read_summary
 from xw.train import TrainStats, train
 
 log = logging.getLogger("xw")
@@ -68,19 +70,21 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
     stats: dict[str, TrainStats] = {}
 
     def build(tmp: Path) -> dict:
-        tokenizer = load_tokenizer(source)
+        tokenizer = load_tokenizer(source, scale.revision)
         tasks = {}
         for name, config in zip(recipe.members, recipe.member_configs, strict=True):
             task = with_label_names(get_task(name), data_config(study))
             examples = load_examples(study, task, task.train_split or "train", "en", config.max_train_examples)
-            features = featurize(task, examples, tokenizer, config.max_length, config.doc_stride, train=True,
-                                 label_piece=config.tagging_label_piece)
+            features = cached_featurize(features_dir(study), task, examples, tokenizer, config.max_length,
+                                        config.doc_stride, train=True, label_piece=config.tagging_label_piece)
             torch.manual_seed(seed)  # fresh heads must be the same for the same seed in every process
-            tasks[name] = (build_head_model(source, task), features)
+            tasks[name] = (build_head_model(source, task, scale.revision), features)
         if len(tasks) > 1:
             share_encoder([model for model, _ in tasks.values()])
+        curves = CurveWriter(tmp / "curves", tag="intermediate")  # moves with the checkpoint
         stats["train"] = train(tasks, recipe.loop, seed, tokenizer.pad_token_id, device, progress,
-                               description=f"{scale.name}/{intermediate}")
+                               description=f"{scale.name}/{intermediate}", on_step=curves)
+        curves.close()
         first_model = next(iter(tasks.values()))[0]
         save_encoder(first_model, tokenizer, tmp)
         return {"scale": scale.name, "intermediate": intermediate, "members": recipe.members, "seed": seed,
@@ -95,7 +99,8 @@ def _base_row(study: Study, scale: ModelScale, intermediate: str, target: str, s
             # one count per scale, from its phase-(i) checkpoint: a saved intermediate encoder may lack or add a pooler
             "params": count_parameters_from_config(checkpoints.pretrained_source(study, scale)),
             "intermediate_task": intermediate,
-            "target_task": target, "task_family": get_task(target).family, "seed": seed}
+            "target_task": target, "task_family": get_task(target).family, "seed": seed,
+            **provenance_columns(checkpoints.pretrained_source(study, scale), scale.revision)}
 
 
 def _finish(rows: list[dict], started: float, device: torch.device, hyperparameters: str) -> list[dict]:
@@ -136,8 +141,9 @@ def run_intermediate_cell(study: Study, scale_name: str, intermediate: str, seed
     layer = None
     retrieval_tasks = [get_task(t) for t in study.target_tasks if not get_task(t).task_kind.trained]
     if retrieval_tasks:
-        encoder = load_encoder(checkpoint).to(device)
-        tokenizer = load_tokenizer(checkpoint)
+        revision = scale.revision if checkpoint == scale.hub else None  # pins the hub model, not a saved one
+        encoder = load_encoder(checkpoint, revision).to(device)
+        tokenizer = load_tokenizer(checkpoint, revision)
         layer = layer_for(encoder, study.retrieval.layer_fraction)
         for task in retrieval_tasks:
             base = _base_row(study, scale, intermediate, task.name, seed)
@@ -157,7 +163,8 @@ def run_intermediate_cell(study: Study, scale_name: str, intermediate: str, seed
                                  intermediate=study.intermediate_recipe(intermediate).record(),
                                  max_eval_examples={t.name: study.train_config(t.name).max_eval_examples
                                                     for t in retrieval_tasks})
-    return _finish(rows, started, device, hyper)
+    curve = read_summary(Path(checkpoint) / "curves")  # phase (ii)'s curve, saved with its checkpoint
+    return [{**row, **curve} for row in _finish(rows, started, device, hyper)]
 
 
 def run_target_cell(study: Study, scale_name: str, intermediate: str, target: str, seed: int,
@@ -171,20 +178,27 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
     checkpoint, _ = ensure_intermediate(study, scale, intermediate, seed, progress)
     config = study.train_config(target)
     device = pick_device()
-    tokenizer = load_tokenizer(checkpoint)
+    revision = scale.revision if checkpoint == scale.hub else None  # pins the hub model, not a saved one
+    tokenizer = load_tokenizer(checkpoint, revision)
     train_examples = load_examples(study, task, task.train_split or "train", "en", config.max_train_examples)
+    source = data_config(study).source  # MLQA: hub evaluates XTREME's test split, the local tree only has dev
     evaluation = _languages_with_data(
-        study, task, lambda lang: load_examples(study, task, task.eval_split_for(lang), lang, config.max_eval_examples))
+        study, task, lambda lang: load_examples(study, task, task.eval_split_for(lang, source), lang,
+                                                config.max_eval_examples))
     torch.manual_seed(seed)  # the new head's initialisation is part of what the seed determines
-    model = build_head_model(checkpoint, task)
-    features = featurize(task, train_examples, tokenizer, config.max_length, config.doc_stride, train=True,
-                         label_piece=config.tagging_label_piece)
+    model = build_head_model(checkpoint, task, revision)
+    features = cached_featurize(features_dir(study), task, train_examples, tokenizer, config.max_length,
+                                config.doc_stride, train=True, label_piece=config.tagging_label_piece)
+    curves = CurveWriter(study.output_dir / "curves" / f"{scale.name}-{intermediate}-{target}-seed{seed}",
+                         tag="target")
     train({target: (model, features)}, config, seed, tokenizer.pad_token_id, device, progress,
-          description=f"{scale.name}/{intermediate}/{target}")
+          description=f"{scale.name}/{intermediate}/{target}", on_step=curves)
+    curve = curves.close()
     base = _base_row(study, scale, intermediate, target, seed)
     rows: list[dict] = []
     for language, examples in evaluation:
         result = evaluate_examples(model, tokenizer, task, examples, language, config, device)
-        rows += metric_rows(base, language, task.eval_split_for(language), result, task.primary_metric or "accuracy")
-    return _finish(rows, started, device, hyperparameters_json(
-        target=config, intermediate=study.intermediate_recipe(intermediate).record()))
+        rows += metric_rows(base, language, task.eval_split_for(language, source), result,
+                            task.primary_metric or "accuracy")
+    return [{**row, **curve} for row in _finish(rows, started, device, hyperparameters_json(
+        target=config, intermediate=study.intermediate_recipe(intermediate).record()))]

@@ -83,6 +83,20 @@ def task_size(study: Study, task_name: str, tokenizer) -> TaskSize | None:
     return TaskSize(len(examples), sum(lengths) / len(lengths), tokenizer is not None)
 
 
+def data_error(study: Study, task_name: str) -> str | None:
+    """Why ``task_size`` found no English training data for a task: the loader's own message (it names
+    where it looked), for ``xw plan`` to refuse an estimate that would leave the task out; None when the
+    data loads (an empty training split is not an error of where the data lives)."""
+    from xw.data import load_examples
+
+    task = get_task(task_name)
+    try:
+        load_examples(study, task, task.train_split or "train", "en", study.train_config(task_name).max_train_examples)
+    except Exception as err:  # noqa: BLE001 - any loader failure is the reason shown
+        return f"{type(err).__name__}: {' '.join(str(err).split())}"
+    return None
+
+
 def scale_parameters(study: Study, scale) -> int:
     """Encoder parameters, counted from the config: the checkpoint's, a known hub config, or the mini rung's."""
     from xw.models import count_parameters_from_config
@@ -110,7 +124,7 @@ def scale_shape(study: Study, scale) -> tuple[int, int]:
         config = AutoConfig.from_pretrained(source)
     except OSError:
         raise XWError(f"{study.path}: the config of rung {scale.name!r} ({source}) is neither a local checkpoint nor "
-                      "known to xw/plan.py KNOWN_CONFIGS; download it (`huggingface-cli download <id>`) or add "
+                      "known to xw/plan.py KNOWN_CONFIGS; download it (`hf download <id>`) or add "
                       "its config there") from None
     return config.hidden_size, config.num_hidden_layers
 

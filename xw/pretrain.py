@@ -18,7 +18,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
 
 from xw.checkpoints import MARKER, build_atomically, is_complete
@@ -26,6 +25,9 @@ from xw.errors import TrainingError
 from xw.miniworld.corpus import pretraining_corpus
 from xw.miniworld.tokenizer import build_tokenizer
 from xw.miniworld.world import get_world
+from xw.progress import tqdm
+from xw.tracking import CurveWriter
+from xw.train import StepLog
 
 
 def mini_config(
@@ -204,8 +206,10 @@ def pretrain_mlm(
 
         start, cpu_start = time.perf_counter(), time.process_time()
         losses: list[float] = []
+        curves = CurveWriter(tmp / "curves", tag="pretrain")  # TensorBoard events, moved with the checkpoint
         bar = tqdm(range(steps), desc=f"pretrain L{layers} h{hidden}", disable=not progress, mininterval=1.0)
         for step in bar:
+            step_start = time.perf_counter()
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, steps, learning_rate, warmup)
             ids, attention = _batch(seqs, order.sample(range(len(seqs)), batch_size), pad_id)
@@ -221,13 +225,17 @@ def pretrain_mlm(
                     "lower learning_rate or raise warmup_fraction."
                 )
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             losses.append(loss.item())
+            curves(StepLog(step=step + 1, loss=losses[-1], grad_norm=float(grad_norm),
+                           learning_rate=optimizer.param_groups[0]["lr"], tokens=int(attention.sum()),
+                           seconds=time.perf_counter() - step_start))
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        curves.close()
 
         model.save_pretrained(tmp)
         tail = losses[-max(1, steps // 20) :]

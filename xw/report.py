@@ -307,8 +307,30 @@ def _header_html(study: Study, verdict: str | None, notice: str, answer: Path | 
         link = html.escape(os.path.relpath(answer, out.parent))
         items.append(f'code hidden here, in the executed notebook <a href="{link}"><code>{link}</code></a>')
     parts.append(f'<p class="xw-facts">Study: {" · ".join(items)}.</p>')
+    parts.append(provenance_html(study))
     parts.append('<nav class="xw-toc"><strong>Contents:</strong> <span class="xw-toc-links"></span></nav>')
     parts.append("</header>")
+    return "\n".join(parts)
+
+
+def provenance_html(study: Study) -> str:
+    """The code and library versions behind the page, and every training whose loss did not go down: a diverged
+    cell is named at the top rather than averaged into a gain (columns from xw.provenance / xw.tracking)."""
+    import pandas as pd
+
+    from xw.layout import results_path
+    from xw.provenance import git_describe, library_versions
+
+    versions = ", ".join(f"{k} {v}" for k, v in library_versions().items())
+    parts = [f'<p class="xw-facts">Code <code>{html.escape(git_describe())}</code> · {html.escape(versions)}.</p>']
+    path = results_path(study)
+    table = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    if "train_diverged" in table:
+        bad = table[table["train_diverged"].astype(str).str.lower() == "true"]
+        names = sorted({f"{r.scale}/{r.intermediate_task}/{r.target_task}/seed{r.seed}" for r in bad.itertuples()})
+        if names:
+            parts.append('<p class="xw-notice">Training loss did not go down (final >= initial) in: '
+                         + ", ".join(f"<code>{html.escape(n)}</code>" for n in names) + "</p>")
     return "\n".join(parts)
 
 

@@ -20,6 +20,9 @@ COLUMNS = [
     "study", "model", "scale", "params", "intermediate_task", "target_task", "task_family", "language",
     "split", "seed", "metric", "value", "primary", "git_commit", "finished_at", "device", "wall_seconds",
     "hyperparameters",
+    # provenance (xw.provenance) and the training curve (xw.tracking): every number traceable, a diverged run visible
+    "xw_version", "git_describe", "library_versions", "model_revision",
+    "train_initial_loss", "train_final_loss", "train_diverged",
 ]
 
 
@@ -60,8 +63,19 @@ def collect(study: Study) -> Path:
     table = table.drop_duplicates(subset=["scale", "intermediate_task", "target_task", "language", "seed", "metric"],
                                   keep="last")
     out = results_path(study)
-    atomic_write_csv(table[COLUMNS] if len(table) else table, out)
+    table = table.reindex(columns=COLUMNS)  # rows of cells run before a column existed get it empty
+    atomic_write_csv(table, out)
+    write_parquet(table, out.with_suffix(".parquet"))
     return out
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """The same table as Parquet (typed, fast to load for analysis), written to a temp file then renamed."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.to_parquet(tmp, index=False, engine="pyarrow")
+    os.replace(tmp, path)
 
 
 def load_results(study: Study) -> pd.DataFrame:

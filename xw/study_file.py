@@ -61,6 +61,9 @@ def _check_ranges(path: Path, key: str, obj: Any) -> Any:
                        f"{list(LABEL_PIECES)}")
         if not obj.epochs and not obj.max_steps:
             raise fail(path, f"{key}.epochs", "0 epochs and max_steps 0 would train nothing; set one of them")
+        if obj.keep_checkpoints < 1:
+            raise fail(path, f"{key}.keep_checkpoints", f"must be at least 1 (the one to resume from), got "
+                       f"{obj.keep_checkpoints!r}")
         if obj.batch_size % obj.grad_accumulation:
             raise fail(path, f"{key}.grad_accumulation", f"batch_size {obj.batch_size} is the effective batch and "
                         f"must split evenly into {obj.grad_accumulation} micro-batches")
@@ -138,6 +141,8 @@ def parse_study(raw: Any, path: Path, output_root: str | Path | None, task_roles
             raise fail(path, f"{where}.name", "every scale needs a name")
         if scale.hub and scale.path:
             raise fail(path, where, "give either hub or path, not both")
+        if scale.revision and not scale.hub:
+            raise fail(path, f"{where}.revision", "a revision pins a hub model: give hub: <model id> with it")
         if scale.is_mini:
             if data.source != "miniworld":
                 raise fail(path, where, "needs hub: <model id> or path: <checkpoint> (mini sizes need data.source: miniworld)")

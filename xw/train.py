@@ -15,18 +15,21 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from torch.distributed.fsdp import FSDPModule
 from torch.distributed.tensor import DTensor
-from tqdm.auto import tqdm
 from transformers import PreTrainedModel
 
+from xw import train_state
 from xw.errors import TrainingError
 from xw.featurize import Feature, collate, length_grouped_batches
 from xw.kinds import IGNORE
 from xw.models import encoder_of
 from xw.params import TrainConfig
+from xw.progress import tqdm
 
 
 @dataclass(frozen=True)
@@ -164,13 +167,18 @@ def accumulate(model: PreTrainedModel, features: Sequence[Feature], indices: Seq
     Each micro-batch's mean loss is weighted by its share of the effective batch's loss units (labelled
     tokens for tagging), so the gradients summed over micro-batches and ranks are those of the
     token-weighted mean of the whole effective batch, whatever the number of ranks or micro-batches.
+    Under FSDP2 the gradients are reduce-scattered once, after the last micro-batch: the earlier ones
+    accumulate unsharded on each rank (more memory per rank, 1/grad_accumulation of the traffic).
     """
     rank, world = rank_and_world()
     chunks = split_batch(indices, world * config.grad_accumulation)
     units = [sum(loss_units(features[i]) for i in chunk) for chunk in chunks]
     total = max(1, sum(units))
     share = torch.zeros((), device=device)
-    for k in range(rank * config.grad_accumulation, (rank + 1) * config.grad_accumulation):
+    last = (rank + 1) * config.grad_accumulation - 1
+    for k in range(rank * config.grad_accumulation, last + 1):
+        if isinstance(model, FSDPModule):
+            model.set_requires_gradient_sync(k == last)
         # an empty chunk (a short last batch) still runs forward and backward, at weight 0, so every rank
         # takes part in the same collectives
         chunk = chunks[k] or list(indices[:1])
@@ -182,15 +190,38 @@ def accumulate(model: PreTrainedModel, features: Sequence[Feature], indices: Seq
     return share
 
 
+def _checkpoint_due(step: int, every_steps: int, every_seconds: float, last_save: float, world: int,
+                    device: torch.device) -> bool:
+    """Whether to save after ``step``: by count, or by rank 0's clock (broadcast, so every rank agrees)."""
+    if every_steps and step % every_steps == 0:
+        return True
+    if not every_seconds:
+        return False
+    due = torch.tensor(float(time.monotonic() - last_save >= every_seconds), device=device)
+    if world > 1:
+        dist.broadcast(due, src=0)
+    return bool(due)
+
+
 def train(tasks: dict[str, tuple[PreTrainedModel, list[Feature]]], config: TrainConfig, seed: int,
           pad_id: int, device: torch.device, progress: bool = True, description: str = "train",
-          on_step: StepHook | None = None) -> TrainStats:
+          on_step: StepHook | None = None, checkpoint_dir: Path | None = None) -> TrainStats:
     """Train head models (sharing one encoder when several) on their features.
 
     ``tasks`` maps a task name to (head model, training features). NaN/inf loss stops the
     run with a TrainingError naming the step and the usual fixes. Under a process group every rank
     draws the same effective batches and trains on its share of each; the models must then be
     sharded so that gradients are summed over ranks (:func:`xw.distributed.parallelize`).
+
+    ``checkpoint_dir`` (the caller's, one per training; None = no mid-cell checkpoints): the run first
+    resumes from the newest complete checkpoint there, then saves one every
+    ``config.checkpoint_every_steps`` steps and/or ``checkpoint_every_minutes`` (rank 0's clock, broadcast),
+    keeping the newest ``config.keep_checkpoints``; when training completes it deletes them (and the folder
+    when nothing else is left in it). Re-running a killed training with the same arguments and folder
+    ends with the same model as an uninterrupted run, on any number of ranks (:mod:`xw.train_state`);
+    ``on_step`` is called only for the steps run in this call. The data order is restored by replaying
+    the batch draws of the steps already taken (indices only, no compute), which leaves the sampler's
+    ``random.Random`` exactly where the killed run had it.
     """
     rank, world = rank_and_world()
     parts = world * config.grad_accumulation
@@ -233,10 +264,19 @@ def train(tasks: dict[str, tuple[PreTrainedModel, list[Feature]]], config: Train
     weights = [batches_per_epoch[n] for n in task_names]
 
     running = torch.zeros((), device=device)
-    examples = tokens = 0
+    examples = tokens = first = 0
+    resumed = train_state.load(checkpoint_dir, models, optimizer, scheduler, device) if checkpoint_dir else None
+    if resumed is not None:
+        first, examples, tokens = resumed.step, resumed.examples, resumed.tokens
+        running += resumed.running
+        for _ in range(first):  # replay the data order: the same draws from rng as the steps taken
+            next(streams[task_names[0] if len(task_names) == 1 else rng.choices(task_names, weights)[0]])
+    every_seconds = config.checkpoint_every_minutes * 60
+    last_save = time.monotonic()
     last_loss = float("nan")
     start = time.perf_counter()
-    bar = tqdm(range(total_steps), desc=description, disable=not progress, leave=False)
+    bar = tqdm(range(first, total_steps), desc=description, disable=not progress, leave=False,
+               initial=first, total=total_steps)
     for step in bar:
         step_start, step_tokens = time.perf_counter(), tokens
         name = task_names[0] if len(task_names) == 1 else rng.choices(task_names, weights)[0]
@@ -276,6 +316,17 @@ def train(tasks: dict[str, tuple[PreTrainedModel, list[Feature]]], config: Train
                     f"(learning rate {config.learning_rate}). Lower training.learning_rate, or disable bf16."
                 )
             bar.set_postfix(loss=f"{last_loss:.3f}")
+        if checkpoint_dir is not None and step + 1 < total_steps and _checkpoint_due(
+                step + 1, config.checkpoint_every_steps, every_seconds, last_save, world, device):
+            counters = running.clone()
+            if world > 1:
+                dist.all_reduce(counters)
+            train_state.save(checkpoint_dir, step + 1, models, optimizer, scheduler,
+                             train_state.Resumed(step + 1, examples, tokens, float(counters)), device,
+                             config.keep_checkpoints)
+            last_save = time.monotonic()
+    if checkpoint_dir is not None:
+        train_state.clear(checkpoint_dir)
     for model in models.values():
         model.eval()
     return TrainStats(steps=total_steps, examples=examples, tokens=tokens,

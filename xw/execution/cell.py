@@ -25,6 +25,7 @@ def child_env(workers: int) -> dict[str, str]:
     env.setdefault("XW_THREADS", threads)
     env.setdefault("OMP_NUM_THREADS", env["XW_THREADS"])
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env.setdefault("XW_PROGRESS", "text")  # papermill kernels: plain text bars, not widgets (xw.progress)
     return env
 
 

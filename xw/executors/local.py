@@ -53,7 +53,7 @@ class LocalExecutor(Executor):
     name = "local"
 
     def run(self, run: GridRun) -> GridReport:
-        from tqdm.auto import tqdm
+        from xw.progress import tqdm
 
         study, workers, notebooks_dir, kernel = run.study, run.workers, run.notebooks_dir, run.kernel
         env = child_env(workers)

@@ -304,7 +304,7 @@ def _analysis_over(study: Study, job_id: str, patience_s: float = 60.0) -> bool:
 
 def _wait(study: Study, grid: list[Cell], ours: set[str], analysis: str, progress: bool, initial: int) -> None:
     """Poll squeue until the analysis job has left the queue, showing cells done on disk."""
-    from tqdm.auto import tqdm
+    from xw.progress import tqdm
 
     bar = tqdm(total=len(grid), initial=initial, desc=f"grid {study.name} (slurm)", unit="cell",
                disable=not progress)

@@ -79,6 +79,8 @@ class TaskSpec:
     eval_split: str = "test"  # split with real labels used for zero-shot evaluation
     dev_split: str | None = "dev"  # e.g. BUCC threshold selection
     eval_split_by_language: dict[str, str] = field(default_factory=dict)
+    # the evaluation split per data source where they differ (MLQA: hub has XTREME's test, local only dev)
+    eval_split_by_source: dict[str, str] = field(default_factory=dict)
     pair: bool = False  # classification with text_pair
     primary_metric: str = ""  # which of the metric's outputs the analysis uses (e.g. "f1")
     data_hint: str = ""  # how a user gets the data; shown when it is missing
@@ -89,8 +91,11 @@ class TaskSpec:
     # (the non-English side queries English) is the mini-world's; XTREME's Tatoeba queries with English: "target".
     retrieval_query: Literal["source", "target"] = "source"
 
-    def eval_split_for(self, language: str) -> str:
-        return self.eval_split_by_language.get(language, self.eval_split)
+    def eval_split_for(self, language: str, source: str = "") -> str:
+        """The split a language is evaluated on: a per-language override, then the source's, then eval_split."""
+        if language in self.eval_split_by_language:
+            return self.eval_split_by_language[language]
+        return self.eval_split_by_source.get(source, self.eval_split)
 
     @property
     def task_kind(self) -> TaskKind:

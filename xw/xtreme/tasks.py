@@ -142,11 +142,12 @@ define("mlqa", local=local_targets.load_mlqa, hub=hub.mlqa,
             "(google/xtreme 'MLQA.<lg>.<lg>')",
        kind="qa", family="qa", role="target", languages=MLQA_LANGUAGES,
        metric="mlqa", metric_needs_language=True, primary_metric="f1",
-       train_split="train", eval_split="dev", dev_split=None,
-       description="MLQA extractive QA, same-language context/question (XTREME's setting). Evaluated on the "
-                   "labelled dev files (MLQA_V1/dev/dev-context-<lg>-question-<lg>.json), the split that exists "
-                   "locally; 'test' reads MLQA_V1/test when present. Train = SQuAD v1.1 train. Hub: google/xtreme "
-                   "MLQA.<lg>.<lg> validation/test.")
+       train_split="train", eval_split="dev", dev_split=None, eval_split_by_source={"hub": "test"},
+       description="MLQA extractive QA, same-language context/question (XTREME's setting). XTREME reports the "
+                   "test split: with data.source hub xw evaluates google/xtreme MLQA.<lg>.<lg> test; locally "
+                   "it evaluates the labelled dev files (MLQA_V1/dev/dev-context-<lg>-question-<lg>.json), the "
+                   "split that exists in the curated tree; the row's split column says which. 'test' reads "
+                   "MLQA_V1/test when present. Train = SQuAD v1.1 train.")
 
 define("tydiqa", local=local_targets.load_tydiqa, hub=hub.tydiqa,
        hint=f"run {XTREME_SCRIPT} (writes download/tydiqa/), or set data.source: hub (google/xtreme 'tydiqa')",

@@ -1,0 +1,68 @@
+"""Training curves (issue 14): TensorBoard files hold every step's loss; a loss that did not go down is flagged."""
+
+from __future__ import annotations
+
+import fake_tasks
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from xw.cells import Cell, run_cell
+from xw.study import load_study
+from xw.tracking import CurveWriter, diverged, read_summary
+from xw.train import StepLog
+
+
+def _losses(log_dir, tag):
+    events = EventAccumulator(str(log_dir))
+    events.Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
+def test_every_logged_step_is_read_back_and_a_rising_loss_is_flagged(tmp_path):
+    writer = CurveWriter(tmp_path / "run", tag="target")
+    for step, loss in enumerate([1.0, 1.5, 2.0, 2.5], start=1):
+        writer(StepLog(step=step, loss=loss, grad_norm=0.5, learning_rate=1e-3, tokens=100, seconds=0.1))
+    summary = writer.close()
+    assert [round(v, 4) for _, v in _losses(tmp_path / "run", "target/loss")] == [1.0, 1.5, 2.0, 2.5]
+    assert [s for s, _ in _losses(tmp_path / "run", "target/tokens_per_second")] == [1, 2, 3, 4]
+    assert summary["train_diverged"] is True and read_summary(tmp_path / "run")["train_final_loss"] == 2.5
+
+
+def test_diverged_means_final_not_below_initial_or_not_finite():
+    assert not diverged([2.0, 1.0, 0.5])
+    assert diverged([1.0, 1.0])
+    assert diverged([1.0, float("nan")])
+    assert not diverged([])
+
+
+def test_a_target_cell_writes_its_curve_and_flags_it_in_its_rows(tmp_path, tiny_checkpoint, monkeypatch):
+    import xw.tracking
+
+    path = tmp_path / "fake.yaml"
+    path.write_text(yaml.safe_dump(fake_tasks.study_dict({"s": str(tiny_checkpoint)})))
+    study = load_study(path, output_root=tmp_path / "outputs")
+    monkeypatch.setattr(xw.tracking, "diverged", lambda losses: True)  # a training whose loss did not go down
+    frame = run_cell(study, Cell("target", "s", "none", 0, "fake-colour-x"), progress=False)
+    folder = study.output_dir / "curves" / "s-none-fake-colour-x-seed0"
+    losses = _losses(folder, "target/loss")
+    assert len(losses) >= 2 and [s for s, _ in losses] == sorted(s for s, _ in losses)
+    assert frame["train_diverged"].astype(bool).all()
+    assert frame["train_initial_loss"].iloc[0] == losses[0][1] or abs(frame["train_initial_loss"].iloc[0]
+                                                                        - losses[0][1]) < 1e-6
+
+
+def test_pretraining_and_phase_ii_curves_travel_with_their_checkpoints(tmp_path, tiny_checkpoint):
+    from xw.pretrain import pretrain_mlm
+
+    out = pretrain_mlm(world_seed=0, layers=1, hidden=16, heads=2, intermediate_size=32, steps=6, batch_size=4,
+                       learning_rate=1e-3, seed=0, progress=False, corpus_docs=200, out_dir=tmp_path / "pt")
+    assert [s for s, _ in _losses(out / "curves", "pretrain/loss")] == [1, 2, 3, 4, 5, 6]
+    path = tmp_path / "fake.yaml"
+    path.write_text(yaml.safe_dump(fake_tasks.study_dict({"s": str(tiny_checkpoint)})))
+    study = load_study(path, output_root=tmp_path / "outputs")
+    frame = run_cell(study, Cell("intermediate", "s", "fake-colour", 0), progress=False)
+    from xw import checkpoints
+
+    folder = checkpoints.intermediate_dir(study, study.ladder[0], "fake-colour", 0) / "curves"
+    assert _losses(folder, "intermediate/loss")
+    assert frame["train_initial_loss"].notna().all()
