@@ -80,3 +80,14 @@ def study_dict(checkpoints: dict[str, str], name: str = "fake", seeds=(0,)) -> d
         "training": {"default": {"learning_rate": 2e-3, "batch_size": 16, "epochs": 2, "max_length": 16}},
         "executor": {"workers": 1},
     }
+
+
+def load_fake_study(tmp_path, ladder: dict[str, str]):
+    """The fake study over ``ladder`` written to tmp_path and loaded the way a user's file is."""
+    import yaml
+
+    from xw.study import load_study
+
+    path = tmp_path / "fake.yaml"
+    path.write_text(yaml.safe_dump(study_dict(ladder)))
+    return load_study(path, output_root=tmp_path / "outputs")

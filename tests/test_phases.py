@@ -14,9 +14,7 @@ from xw.study import load_study
 
 
 def _study(tmp_path, ladder):
-    path = tmp_path / "fake.yaml"
-    path.write_text(yaml.safe_dump(fake_tasks.study_dict(ladder)))
-    return load_study(path, output_root=tmp_path / "outputs")
+    return fake_tasks.load_fake_study(tmp_path, ladder)
 
 
 def test_grid_expansion_and_dependencies(tmp_path, tiny_checkpoint):

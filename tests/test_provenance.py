@@ -7,19 +7,16 @@ import json
 import fake_tasks
 import pandas as pd
 import pytest
-import yaml
 
 from xw import checkpoints, provenance
 from xw.cells import Cell, run_cell
 from xw.errors import ParameterError
 from xw.results import collect
-from xw.study import load_study, study_from_dict
+from xw.study import study_from_dict
 
 
 def _study(tmp_path, ladder):
-    path = tmp_path / "fake.yaml"
-    path.write_text(yaml.safe_dump(fake_tasks.study_dict(ladder)))
-    return load_study(path, output_root=tmp_path / "outputs")
+    return fake_tasks.load_fake_study(tmp_path, ladder)
 
 
 def test_rows_carry_versions_revisions_and_curve_and_parquet_round_trips(tmp_path, tiny_checkpoint):
