@@ -32,8 +32,9 @@ from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
 from transformers import PreTrainedModel
 
+from xw import preemption
 from xw.atomic import atomic_write_text, now
-from xw.errors import TrainingError
+from xw.errors import TrainingError, TrainingPreempted
 from xw.featurize import Feature
 from xw.models import encoder_of
 from xw.params import TrainConfig
@@ -43,6 +44,8 @@ from xw.train_state import latest_step
 DONE = "done.json"  # written last, by rank 0: the job finished and its files are complete
 STEPS = "steps.json"  # per optimizer step: loss of the effective batch, gradient norm before clipping
 ENCODER = "encoder"  # the trained encoder (+ tokenizer), loadable by the next phase and by any HF user
+MODEL = "model"  # with ``export: model``: the whole head model, for evaluating a target cell on one device
+PREEMPTED = "preempted.json"  # by rank 0 when a stop signal stopped the training after a checkpoint
 STEP_LOG = "steps.jsonl"  # in the checkpoint folder: the steps logged so far, so a resumed job's STEPS is whole
 LAYER_LISTS = ("layer", "layers", "block")  # XLM-R / XLM-R XL / BERT: encoder.layer; others: layers, block
 
@@ -118,15 +121,30 @@ def export_encoder(model: PreTrainedModel, state: dict[str, torch.Tensor], out_d
     os.replace(tmp, out_dir)
 
 
+def export_model(model: PreTrainedModel, state: dict[str, torch.Tensor], out_dir: Path) -> None:
+    """Write the whole head model of a gathered state dict in save_pretrained format, atomically."""
+    fresh = type(model)(model.config)
+    fresh.load_state_dict(state, strict=True)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    fresh.save_pretrained(tmp)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp, out_dir)
+
+
 def write_job(path: Path, task: str, source: str, head: str, head_kwargs: dict[str, Any], features: list[Feature],
               config: TrainConfig, seed: int, pad_id: int, out_dir: Path, tokenizer: str | None = None,
-              checkpoint_dir: Path | None = None) -> Path:
+              checkpoint_dir: Path | None = None, export: str = ENCODER) -> Path:
     """A job file for :func:`run_job`: ``head`` names a transformers class (e.g. AutoModelForTokenClassification).
 
-    ``checkpoint_dir``: where the training saves and resumes mid-cell checkpoints (``xw.train.train``)."""
+    ``checkpoint_dir``: where the training saves and resumes mid-cell checkpoints (``xw.train.train``).
+    ``export``: ENCODER (phase ii: the next phase loads the encoder) or MODEL (phase iii: the head too)."""
+    if export not in (ENCODER, MODEL):
+        raise ValueError(f"export must be {ENCODER!r} or {MODEL!r}, not {export!r}")
     job = {"task": task, "source": str(source), "head": head, "head_kwargs": head_kwargs, "features": features,
            "config": dataclasses.asdict(config), "seed": seed, "pad_id": pad_id, "out_dir": str(out_dir),
-           "tokenizer": tokenizer, "checkpoint_dir": str(checkpoint_dir) if checkpoint_dir else None}
+           "tokenizer": tokenizer, "checkpoint_dir": str(checkpoint_dir) if checkpoint_dir else None,
+           "export": export}
     atomic_write_text(Path(path), json.dumps(job))
     return Path(path)
 
@@ -189,12 +207,21 @@ def run_job(job: dict[str, Any], device: torch.device, mesh: DeviceMesh | None) 
             with (checkpoint_dir / STEP_LOG).open("a") as file:
                 file.write(json.dumps(steps[-1]) + "\n")
 
-    stats = train({job["task"]: (model, job["features"])}, config, job["seed"], job["pad_id"], device,
-                  progress=False, description=job["task"], on_step=on_step, checkpoint_dir=checkpoint_dir)
+    try:
+        stats = train({job["task"]: (model, job["features"])}, config, job["seed"], job["pad_id"], device,
+                      progress=False, description=job["task"], on_step=on_step, checkpoint_dir=checkpoint_dir)
+    except TrainingPreempted as stopped:  # the launcher reads this and tells the cell
+        if rank == 0:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out_dir / PREEMPTED, json.dumps({"error": str(stopped), "at": now()}))
+        raise
     state = full_state_dict(model)
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
-        export_encoder(model, state, out_dir / ENCODER, job.get("tokenizer"))
+        if job.get("export", ENCODER) == MODEL:
+            export_model(model, state, out_dir / MODEL)
+        else:
+            export_encoder(model, state, out_dir / ENCODER, job.get("tokenizer"))
         atomic_write_text(out_dir / STEPS, json.dumps(steps))
         if checkpoint_dir is not None:  # train() left no checkpoint: the log goes too, and the folder
             (checkpoint_dir / STEP_LOG).unlink(missing_ok=True)
@@ -213,10 +240,16 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         print("usage: torchrun --nproc-per-node N -m xw.distributed JOB.json [JOB.json ...]", file=sys.stderr)
         return 2
+    if "RANK" in os.environ:
+        preemption.die_with_parent()  # torchrun gone (killed, or its launcher killed): this rank goes too
     device, mesh = start_ranks()
     try:
-        for path in paths:
-            run_job(json.loads(Path(path).read_text()), device, mesh)
+        with preemption.listening():
+            for path in paths:
+                run_job(json.loads(Path(path).read_text()), device, mesh)
+    except TrainingPreempted as stopped:
+        print(f"xw.distributed: {stopped}", file=sys.stderr)
+        return 3
     finally:
         if mesh is not None:
             dist.destroy_process_group()

@@ -23,3 +23,7 @@ class DataNotFoundError(XWError):
 
 class TrainingError(XWError):
     """Training diverged (NaN/inf loss) or otherwise cannot continue."""
+
+
+class TrainingPreempted(XWError):
+    """A stop signal (Slurm's pre-timeout USR2, a preemption's TERM) stopped training after a checkpoint."""

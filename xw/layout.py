@@ -14,6 +14,11 @@ once. Under ``outputs/<study>/``:
 - ``logs/analysis.log`` — papermill's log of the analysis notebook;
 - ``logs/grid.log`` — the run's timeline: when each cell started and ended on which worker, the
   analysis and the report (where the wall time of a run went);
+- ``resume/<scale>-<intermediate>-<target>-seed<k>/`` — a target training's mid-cell checkpoints
+  (xw.train_state), resumed by a re-run of the cell, deleted when its training completes; phase (ii)'s
+  sit beside its cached checkpoint (``<checkpoint>.resume``);
+- ``ranks/<scale>-<intermediate>-<target>-seed<k>/`` — a multi-rank training's torchrun job (job file,
+  ``torchrun.log``, the exported model), deleted once the cell's rows are computed;
 - ``report.html`` — the offline report (xw.report);
 - ``slurm/jobs.json`` and ``slurm/<job id>/`` — Slurm job ids and submitit's files (xw.executors.slurm);
 - ``.lock`` — flock held by the running grid (xw.lock): a second grid on the study refuses to start.
@@ -95,6 +100,16 @@ def grid_log(study: Study) -> Path:
     return logs_dir(study) / GRID_LOG
 
 
+def resume_dir(study: Study, training: str) -> Path:
+    """Mid-cell checkpoints of one target training (``<scale>-<intermediate>-<target>-seed<k>``)."""
+    return study.output_dir / "resume" / training
+
+
+def ranks_dir(study: Study, training: str) -> Path:
+    """The torchrun job of one multi-rank target training."""
+    return study.output_dir / "ranks" / training
+
+
 def report_path(study: Study) -> Path:
     return study.output_dir / "report.html"
 
@@ -105,6 +120,11 @@ def slurm_dir(study: Study) -> Path:
 
 def jobs_path(study: Study) -> Path:
     return slurm_dir(study) / JOBS_FILE
+
+
+def stop_ack(study: Study, cell_id: str) -> Path:
+    """Written by a cell's training once it saved its checkpoint on a stop signal (a Slurm job waits on it)."""
+    return slurm_dir(study) / "stops" / cell_id
 
 
 def lock_path(study: Study) -> Path:

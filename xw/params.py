@@ -156,7 +156,8 @@ class SlurmConfig:
     gpus_per_node: int = 1  # 0: request no GPUs (CPU partition); 1: each rung's models.ladder gpus per node
     cpus_per_task: int = 8
     mem_gb: int = 64
-    timeout_min: int = 720
+    timeout_min: int = 720  # per job segment: a job that reaches it saves a checkpoint and is requeued
+    max_requeues: int = 3  # requeues after reaching timeout_min (preemptions requeue without limit)
 
 
 @dataclass(frozen=True)

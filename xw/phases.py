@@ -7,17 +7,22 @@ model is trained once per (scale, intermediate task, seed) however many targets 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 
 import torch
 
-from xw import checkpoints
+from xw import checkpoints, preemption
 from xw.atomic import now
 from xw.data import data_config, evaluation_languages, load_examples, load_retrieval
+from xw.distributed import ENCODER, MODEL
 from xw.errors import DataNotFoundError, XWError
 from xw.evaluate import evaluate_examples
 from xw.feature_cache import cached_featurize, features_dir
+from xw.kinds import model_kind
+from xw.launch import train_on_ranks
+from xw.layout import ranks_dir, resume_dir
 from xw.models import (
     build_head_model,
     count_parameters_from_config,
@@ -69,21 +74,39 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
     device = pick_device()
     stats: dict[str, TrainStats] = {}
 
+    resume = out_dir.with_name(f"{out_dir.name}.resume")  # mid-cell checkpoints; gone once the build finishes
+    if scale.ranks > 1 and len(recipe.members) > 1:
+        raise XWError(f"rung {scale.name!r} trains on {scale.ranks} ranks, but intermediate {intermediate!r} is a "
+                      f"multi-task recipe ({', '.join(recipe.members)}), which xw trains on one device only so far; "
+                      f"run it on a rung with gpus: 1 and nodes: 1, or leave it out of intermediate_tasks")
+
     def build(tmp: Path) -> dict:
         tokenizer = load_tokenizer(source, scale.revision)
+        curves = CurveWriter(tmp / "curves", tag="intermediate")  # moves with the checkpoint
         tasks = {}
         for name, config in zip(recipe.members, recipe.member_configs, strict=True):
             task = with_label_names(get_task(name), data_config(study))
             examples = load_examples(study, task, task.train_split or "train", "en", config.max_train_examples)
             features = cached_featurize(features_dir(study), task, examples, tokenizer, config.max_length,
                                         config.doc_stride, train=True, label_piece=config.tagging_label_piece)
+            if scale.ranks > 1:  # one member (checked above): its training is a torchrun job
+                kind = model_kind(task)
+                job = train_on_ranks(scale, task, kind.head_class(task), kind.head_kwargs(task), source, features,
+                                     recipe.loop, seed, tokenizer.pad_token_id, tmp / "ranks", resume, ENCODER,
+                                     tokenizer=source, on_step=curves)
+                for item in (job / ENCODER).iterdir():
+                    item.rename(tmp / item.name)
+                shutil.rmtree(job)
+                stats["train"] = None
+                return {"scale": scale.name, "intermediate": intermediate, "members": recipe.members, "seed": seed,
+                        "source": source, "ranks": scale.ranks, "finished_at": now(), **curves.close()}
             torch.manual_seed(seed)  # fresh heads must be the same for the same seed in every process
             tasks[name] = (build_head_model(source, task, scale.revision), features)
         if len(tasks) > 1:
             share_encoder([model for model, _ in tasks.values()])
-        curves = CurveWriter(tmp / "curves", tag="intermediate")  # moves with the checkpoint
-        stats["train"] = train(tasks, recipe.loop, seed, tokenizer.pad_token_id, device, progress,
-                               description=f"{scale.name}/{intermediate}", on_step=curves)
+        with preemption.listening():
+            stats["train"] = train(tasks, recipe.loop, seed, tokenizer.pad_token_id, device, progress,
+                                   description=f"{scale.name}/{intermediate}", on_step=curves, checkpoint_dir=resume)
         curves.close()
         first_model = next(iter(tasks.values()))[0]
         save_encoder(first_model, tokenizer, tmp)
@@ -185,14 +208,23 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
     evaluation = _languages_with_data(
         study, task, lambda lang: load_examples(study, task, task.eval_split_for(lang, source), lang,
                                                 config.max_eval_examples))
-    torch.manual_seed(seed)  # the new head's initialisation is part of what the seed determines
-    model = build_head_model(checkpoint, task, revision)
     features = cached_featurize(features_dir(study), task, train_examples, tokenizer, config.max_length,
                                 config.doc_stride, train=True, label_piece=config.tagging_label_piece)
-    curves = CurveWriter(study.output_dir / "curves" / f"{scale.name}-{intermediate}-{target}-seed{seed}",
-                         tag="target")
-    train({target: (model, features)}, config, seed, tokenizer.pad_token_id, device, progress,
-          description=f"{scale.name}/{intermediate}/{target}", on_step=curves)
+    name = f"{scale.name}-{intermediate}-{target}-seed{seed}"
+    curves = CurveWriter(study.output_dir / "curves" / name, tag="target")
+    if scale.ranks > 1:  # a torchrun job; the trained head model is then evaluated here, on one device
+        kind = model_kind(task)
+        job = train_on_ranks(scale, task, kind.head_class(task), kind.head_kwargs(task), checkpoint, features,
+                             config, seed, tokenizer.pad_token_id, ranks_dir(study, name), resume_dir(study, name),
+                             MODEL, on_step=curves)
+        model = kind.head_class(task).from_pretrained(str(job / MODEL)).to(device)
+    else:
+        torch.manual_seed(seed)  # the new head's initialisation is part of what the seed determines
+        model = build_head_model(checkpoint, task, revision)
+        with preemption.listening():
+            train({target: (model, features)}, config, seed, tokenizer.pad_token_id, device, progress,
+                  description=f"{scale.name}/{intermediate}/{target}", on_step=curves,
+                  checkpoint_dir=resume_dir(study, name))
     curve = curves.close()
     base = _base_row(study, scale, intermediate, target, seed)
     rows: list[dict] = []
@@ -200,5 +232,7 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
         result = evaluate_examples(model, tokenizer, task, examples, language, config, device)
         rows += metric_rows(base, language, task.eval_split_for(language, source), result,
                             task.primary_metric or "accuracy")
+    if scale.ranks > 1:
+        shutil.rmtree(ranks_dir(study, name), ignore_errors=True)  # the exported head model: rows are computed
     return [{**row, **curve} for row in _finish(rows, started, device, hyperparameters_json(
         target=config, intermediate=study.intermediate_recipe(intermediate).record()))]

@@ -46,6 +46,8 @@ def _check_ranges(path: Path, key: str, obj: Any) -> Any:
     for name in _AT_LEAST_ONE.get(type(obj), ()):
         if getattr(obj, name) < 1:
             raise fail(path, f"{key}.{name}", f"must be at least 1, got {getattr(obj, name)!r}")
+    if isinstance(obj, SlurmConfig) and obj.max_requeues < 0:
+        raise fail(path, f"{key}.max_requeues", f"must be 0 or more, got {obj.max_requeues!r}")
     if isinstance(obj, PretrainConfig):
         for name in ("parallel", "code_switch"):
             if not 0 <= getattr(obj, name) <= 1:

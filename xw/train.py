@@ -23,8 +23,8 @@ from torch.distributed.fsdp import FSDPModule
 from torch.distributed.tensor import DTensor
 from transformers import PreTrainedModel
 
-from xw import train_state
-from xw.errors import TrainingError
+from xw import preemption, train_state
+from xw.errors import TrainingError, TrainingPreempted
 from xw.featurize import Feature, collate, length_grouped_batches
 from xw.kinds import IGNORE
 from xw.models import encoder_of
@@ -191,16 +191,17 @@ def accumulate(model: PreTrainedModel, features: Sequence[Feature], indices: Seq
 
 
 def _checkpoint_due(step: int, every_steps: int, every_seconds: float, last_save: float, world: int,
-                    device: torch.device) -> bool:
-    """Whether to save after ``step``: by count, or by rank 0's clock (broadcast, so every rank agrees)."""
-    if every_steps and step % every_steps == 0:
-        return True
-    if not every_seconds:
-        return False
-    due = torch.tensor(float(time.monotonic() - last_save >= every_seconds), device=device)
+                    device: torch.device) -> tuple[bool, int]:
+    """Whether to save after ``step`` (by count, or by rank 0's clock), and the stop signal any rank got (0: none).
+
+    One small all-reduce (MAX) under a group, so every rank agrees on both."""
+    due = float(bool(every_steps) and step % every_steps == 0)
+    if every_seconds and (world == 1 or dist.get_rank() == 0):
+        due = max(due, float(time.monotonic() - last_save >= every_seconds))
+    flags = torch.tensor([due, float(preemption.requested() or 0)], device=device)
     if world > 1:
-        dist.broadcast(due, src=0)
-    return bool(due)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+    return bool(flags[0]), int(flags[1])
 
 
 def train(tasks: dict[str, tuple[PreTrainedModel, list[Feature]]], config: TrainConfig, seed: int,
@@ -219,7 +220,9 @@ def train(tasks: dict[str, tuple[PreTrainedModel, list[Feature]]], config: Train
     keeping the newest ``config.keep_checkpoints``; when training completes it deletes them (and the folder
     when nothing else is left in it). Re-running a killed training with the same arguments and folder
     ends with the same model as an uninterrupted run, on any number of ranks (:mod:`xw.train_state`);
-    ``on_step`` is called only for the steps run in this call. The data order is restored by replaying
+    ``on_step`` is called only for the steps run in this call. A stop signal received while
+    :func:`xw.preemption.listening` (Slurm's USR2 before the time limit, TERM) saves a checkpoint at the
+    end of the current step and raises TrainingPreempted. The data order is restored by replaying
     the batch draws of the steps already taken (indices only, no compute), which leaves the sampler's
     ``random.Random`` exactly where the killed run had it.
     """
@@ -316,15 +319,23 @@ def train(tasks: dict[str, tuple[PreTrainedModel, list[Feature]]], config: Train
                     f"(learning rate {config.learning_rate}). Lower training.learning_rate, or disable bf16."
                 )
             bar.set_postfix(loss=f"{last_loss:.3f}")
-        if checkpoint_dir is not None and step + 1 < total_steps and _checkpoint_due(
-                step + 1, config.checkpoint_every_steps, every_seconds, last_save, world, device):
+        if checkpoint_dir is None or step + 1 == total_steps:
+            continue
+        due, stop = _checkpoint_due(step + 1, config.checkpoint_every_steps, every_seconds, last_save, world, device)
+        if due or stop:
             counters = running.clone()
             if world > 1:
                 dist.all_reduce(counters)
-            train_state.save(checkpoint_dir, step + 1, models, optimizer, scheduler,
-                             train_state.Resumed(step + 1, examples, tokens, float(counters)), device,
-                             config.keep_checkpoints)
+            saved = train_state.save(checkpoint_dir, step + 1, models, optimizer, scheduler,
+                                     train_state.Resumed(step + 1, examples, tokens, float(counters)), device,
+                                     config.keep_checkpoints)
             last_save = time.monotonic()
+            if stop:
+                if rank == 0:
+                    preemption.acknowledge(saved)
+                raise TrainingPreempted(
+                    f"{description}: stopped by {preemption.signal_name(stop)} after step {step + 1} of "
+                    f"{total_steps}; checkpoint saved in {saved}. Run the cell again to resume from it.")
     if checkpoint_dir is not None:
         train_state.clear(checkpoint_dir)
     for model in models.values():

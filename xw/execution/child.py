@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,9 @@ if __name__ == "__main__":
     # rfc3987_syntax when installed (jupyterlab pulls it in); it compiles a grammar at import, 2-4 s
     # per cell. Notebooks never use that format, so each papermill child runs without it.
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+    # Slurm signals every process of a job (USR2 before its time limit): only the kernel's training acts on
+    # it (xw.preemption); papermill's own process must not die of it before the kernel has saved
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     if sys.argv[1] == "--serve":
         sys.exit(serve_main(int(sys.argv[2])))
     sys.exit(child_main(sys.argv[1]))

@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -42,9 +43,11 @@ from xw.checkpoints import needs_pretraining
 from xw.errors import XWError
 from xw.execution.cell import child_env, run_cell_notebook, settle
 from xw.executors.base import Executor, Finish, GridReport, GridRun
-from xw.layout import failure_record, jobs_path, slurm_dir
+from xw.launch import kill_tree
+from xw.layout import failure_record, jobs_path, slurm_dir, stop_ack
 from xw.ledger import cell_states, read_failures, record_failure
 from xw.params import ModelScale, Study
+from xw.preemption import ACK_ENV
 from xw.slurm_queue import ended_state, live_jobs
 
 POLL_S = float(os.environ.get("XW_SLURM_POLL_S", "10"))
@@ -116,15 +119,67 @@ def prepare_job(study: Study) -> str:
     return "prepared"
 
 
-def cell_job(study: Study, cell: Cell, notebooks_dir: str, kernel: str) -> str:
-    """One cell on a compute node, exactly as a local worker runs it; raises if the cell failed."""
-    run = run_cell_notebook(study, cell, Path(notebooks_dir), kernel, _job_env())
-    settle(study, cell, run)
-    if not run.ok:
-        first = run.error.splitlines()[0] if run.error else ""
-        raise CellFailed(f"cell {cell.id} failed ({run.stage}): {first}; record in "
-                         f"{failure_record(study, cell.id)}")
-    return cell.id
+STOP_GRACE_S = 60.0  # of submitit's 90 s warning: for the training to save its checkpoint
+
+
+class CellJob:
+    """One cell on a compute node, exactly as a local worker runs it; raises if the cell failed.
+
+    Checkpointable (submitit calls :meth:`checkpoint` on Slurm's pre-timeout USR2 or a preemption):
+    the cell's kernel is asked to stop (USR2; the training saves a checkpoint at its next step, then
+    writes the stop acknowledgement, xw.preemption), the job waits for that, kills whatever of the cell
+    is left (kernel, torchrun, every rank) and is requeued with the same arguments; the requeued
+    job runs the cell again, which resumes from the checkpoint. ``timeout_min`` is thus a limit per
+    segment, and ``executor.slurm.max_requeues`` caps how often a cell may time out."""
+
+    def __call__(self, study: Study, cell: Cell, notebooks_dir: str, kernel: str) -> str:
+        ack = stop_ack(study, cell.id)
+        ack.unlink(missing_ok=True)
+        run = run_cell_notebook(study, cell, Path(notebooks_dir), kernel, {**_job_env(), ACK_ENV: str(ack)})
+        settle(study, cell, run)
+        if not run.ok:
+            first = run.error.splitlines()[0] if run.error else ""
+            raise CellFailed(f"cell {cell.id} failed ({run.stage}): {first}; record in "
+                             f"{failure_record(study, cell.id)}")
+        return cell.id
+
+    def checkpoint(self, study: Study, cell: Cell, notebooks_dir: str, kernel: str) -> Any:
+        from submitit.helpers import DelayedSubmission
+
+        stop_cell_processes(stop_ack(study, cell.id), STOP_GRACE_S)
+        return DelayedSubmission(self, study, cell, notebooks_dir, kernel)
+
+
+cell_job = CellJob()
+
+
+def stop_cell_processes(ack: Path, grace_s: float) -> bool:
+    """Ask this job's kernels to stop (USR2), wait for the acknowledgement, then kill every descendant.
+
+    Returns whether the training acknowledged (its checkpoint is on disk) within ``grace_s``."""
+    import psutil
+
+    family = psutil.Process().children(recursive=True)
+    kernels = [p for p in family if _is_kernel(p)]
+    for proc in kernels:
+        try:
+            proc.send_signal(signal.SIGUSR2)
+        except psutil.NoSuchProcess:
+            pass
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and not ack.is_file() and any(p.is_running() for p in kernels):
+        time.sleep(0.5)
+    acknowledged = ack.is_file()
+    for proc in psutil.Process().children():
+        kill_tree(proc.pid, grace_s=5.0)
+    return acknowledged
+
+
+def _is_kernel(proc: Any) -> bool:
+    try:
+        return any("ipykernel" in part for part in proc.cmdline())
+    except Exception:  # noqa: BLE001 - gone, or not ours to read
+        return False
 
 
 def record_lost_cells(study: Study, cells: list[Cell], jobs: dict[str, str], prepare: str | None) -> None:
@@ -185,7 +240,7 @@ def _executor(study: Study):
     import submitit
 
     conf = study.executor.slurm
-    executor = submitit.SlurmExecutor(folder=slurm_dir(study) / "%j", max_num_timeout=0)
+    executor = submitit.SlurmExecutor(folder=slurm_dir(study) / "%j", max_num_timeout=conf.max_requeues)
     params: dict[str, Any] = {"cpus_per_task": conf.cpus_per_task, "mem": f"{conf.mem_gb}G", "time": conf.timeout_min,
                               **job_resources(study, None)}
     if conf.partition:
