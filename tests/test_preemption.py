@@ -201,3 +201,40 @@ def test_multi_node_launch_goes_through_srun_with_a_c10d_rendezvous(monkeypatch)
     two = torchrun_command([Path("j.json")], gpus=4, nodes=2)
     assert two[0] == "srun" and "--nodes=2" in two and "--standalone" not in two
     assert two[two.index("--rdzv-endpoint") + 1] == "gpu017:29500" and two[-2:] == ["xw.distributed", "j.json"]
+
+
+def test_a_two_gpu_rung_trains_its_target_cell_under_torchrun_like_one_process(tmp_path):
+    """The cell path end to end: rung "two" (gpus: 2) launches torchrun from run_target_cell, evaluates the
+    exported head model, and gets the rows rung "one" (the same checkpoint, in-process) gets."""
+    import fake_tasks
+    import yaml
+    from conftest import make_encoder_checkpoint
+
+    from xw.cells import Cell, run_cell
+    from xw.errors import XWError
+    from xw.study import load_study
+
+    checkpoint = make_encoder_checkpoint(tmp_path / "tiny")
+    config = json.loads((checkpoint / "config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # 1 vs 2 ranks compare exactly
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    raw = fake_tasks.study_dict({"one": str(checkpoint), "two": str(checkpoint)})
+    raw["models"]["ladder"][1]["gpus"] = 2
+    path = tmp_path / "fake.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    study = load_study(path, output_root=tmp_path / "outputs")
+    rows = {rung: run_cell(study, Cell("target", rung, "none", 0, "fake-nouns-x"), progress=False)
+            for rung in ("one", "two")}
+    one, two = (rows[r].set_index(["language", "metric"]) for r in ("one", "two"))
+    assert set(two.index.get_level_values("language")) == {"en", "xx", "yy"}
+    assert (one["value"] - two["value"]).abs().max() <= 1e-6
+    assert abs(one["train_final_loss"].iloc[0] - two["train_final_loss"].iloc[0]) <= 1e-5
+    assert not (study.output_dir / "ranks").exists() or not any((study.output_dir / "ranks").iterdir())
+    assert not any((study.output_dir / "resume").glob("*/step-*"))
+    # phase (ii) on 2 ranks: the exported encoder is the cached checkpoint the retrieval rows come from
+    ret = {rung: run_cell(study, Cell("intermediate", rung, "fake-colour", 0), progress=False).set_index(
+        ["language", "metric"]) for rung in ("one", "two")}
+    assert len(ret["two"]) and (ret["one"]["value"] - ret["two"]["value"]).abs().max() <= 1e-6
+    assert abs(ret["one"]["train_final_loss"].iloc[0] - ret["two"]["train_final_loss"].iloc[0]) <= 1e-5
+    with pytest.raises(XWError, match=r"rung 'two' trains on 2 ranks.*multi-task recipe"):
+        run_cell(study, Cell("intermediate", "two", "multi", 0), progress=False)
