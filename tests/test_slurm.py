@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import test_faults
+import yaml
 from test_faults import KEY, make_study, write_notebook
 
 import xw.executors.slurm
@@ -29,6 +30,7 @@ from xw import cli, grid, ledger
 from xw.cells import expand_grid
 from xw.executors import local as local_executor
 from xw.layout import executed_dir
+from xw.study import load_study
 
 REPO_NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -159,3 +161,80 @@ def test_slurm_grid_equals_local_grid_and_resumes(tmp_path, tiny_checkpoint, fla
     assert set(again.jobs) == {flaky, flaky_target, "analysis"}
     assert again.verdict == "VERDICT: 8 complete pairs, 0 incomplete dropped"
     test_faults.assert_clean(on_slurm)
+
+
+def _wait_until(condition, timeout_s: float, what: str) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+@requires_slurm
+@pytest.mark.slow
+def test_a_signalled_cell_job_saves_is_requeued_and_ends_like_an_uninterrupted_run(tmp_path, tiny_checkpoint,
+                                                                                  flags, monkeypatch):
+    """Slurm's pre-timeout USR2 (sent here with ``scancel --signal=USR2``, as Slurm does 90 s before the limit):
+    the training saves a checkpoint at its step and stops, the job requeues itself, the requeued job resumes."""
+    from xw.layout import resume_dir
+    from xw.train_state import complete_steps
+
+    monkeypatch.setattr(xw.executors.slurm, "POLL_S", 1.0)
+    slurm = {"cpus_per_task": 1, "mem_gb": 1, "gpus_per_node": 0, "timeout_min": 20}
+    training = {"max_steps": 1500, "checkpoint_every_steps": 100}
+    notebooks = real_notebooks(tmp_path / "notebooks")
+    studies = {where: make_study(tmp_path / where, tiny_checkpoint, ["none"], ["fake-colour-x"], slurm=slurm,
+                                 training=training) for where in ("local", "slurm")}
+    cell = "target__s__none__fake-colour-x__seed0"
+    folder = resume_dir(studies["slurm"], "s-none-fake-colour-x-seed0")
+
+    submitted = grid.run_grid(studies["slurm"], notebooks_dir=notebooks, progress=False, executor="slurm", wait=False)
+    job = submitted.jobs[cell]
+    _wait_until(lambda: complete_steps(folder), 300, f"the first periodic checkpoint in {folder}")
+    subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=30)
+    _wait_until(lambda: int(_scontrol(job).get("Restarts", "0")) >= 1, 120, f"job {job} to be requeued")
+    stopped_at = max(complete_steps(folder))
+    assert stopped_at > 100  # the training went on after the first checkpoint until the signal
+    report = grid.run_grid(studies["slurm"], notebooks_dir=notebooks, progress=False, executor="slurm")
+    assert report.ok and cell in report.succeeded + report.already_done, report
+    assert _scontrol(job)["JobState"] == "COMPLETED" and int(_scontrol(job)["Restarts"]) == 1
+    assert not folder.exists()  # the finished training keeps no checkpoint
+
+    grid.run_grid(studies["local"], notebooks_dir=notebooks, progress=False, executor="local")
+    slurm_rows, local_rows = (_comparable(test_faults.table(studies[w])) for w in ("slurm", "local"))
+    pd.testing.assert_frame_equal(slurm_rows, local_rows, check_exact=False, rtol=0, atol=1e-9)
+
+
+@requires_slurm
+@pytest.mark.slow
+def test_a_cancelled_two_rank_cell_job_leaves_no_rank_behind(tmp_path, tiny_checkpoint, flags, monkeypatch):
+    import psutil
+
+    from xw.layout import resume_dir
+    from xw.train_state import complete_steps
+
+    slurm = {"cpus_per_task": 2, "mem_gb": 2, "gpus_per_node": 0, "timeout_min": 20}
+    study = make_study(tmp_path / "cancel", tiny_checkpoint, ["none"], ["fake-colour-x"], slurm=slurm,
+                       training={"max_steps": 100_000, "checkpoint_every_steps": 20})
+    raw = yaml.safe_load(study.path.read_text())
+    raw["models"]["ladder"][0]["gpus"] = 2
+    study.path.write_text(yaml.safe_dump(raw))
+    study = load_study(study.path, output_root=study.output_root)
+    folder = resume_dir(study, "s-none-fake-colour-x-seed0")
+    submitted = grid.run_grid(study, notebooks_dir=real_notebooks(tmp_path / "notebooks"), progress=False,
+                              executor="slurm", wait=False)
+    job = submitted.jobs["target__s__none__fake-colour-x__seed0"]
+    _wait_until(lambda: complete_steps(folder), 300, f"the 2-rank training's first checkpoint in {folder}")
+
+    def ranks() -> list[psutil.Process]:
+        return [p for p in psutil.process_iter(["cmdline"])
+                if "xw.distributed" in " ".join(p.info["cmdline"] or []) and str(study.output_dir) in
+                " ".join(p.info["cmdline"] or [])]
+
+    assert len(ranks()) >= 2
+    subprocess.run(["scancel", job], check=True, timeout=30)
+    _wait_until(lambda: not ranks(), 60, f"every rank of cancelled job {job} to end")

@@ -66,3 +66,21 @@ def test_pretraining_and_phase_ii_curves_travel_with_their_checkpoints(tmp_path,
     folder = checkpoints.intermediate_dir(study, study.ladder[0], "fake-colour", 0) / "curves"
     assert _losses(folder, "intermediate/loss")
     assert frame["train_initial_loss"].notna().all()
+
+
+def test_a_resumed_training_continues_its_curve_and_a_fresh_one_starts_over(tmp_path):
+    def log(step: int, loss: float) -> StepLog:
+        return StepLog(step=step, loss=loss, grad_norm=1.0, learning_rate=1e-3, tokens=10, seconds=0.1)
+
+    first = CurveWriter(tmp_path / "c")
+    for step, loss in enumerate([5.0, 4.0, 3.0, 9.0, 9.0], start=1):  # killed after step 5, checkpoint at 3
+        first(log(step, loss))
+    resumed = CurveWriter(tmp_path / "c", resume_from=3)
+    assert resumed.losses == [5.0, 4.0, 3.0]  # steps 4-5 are taken again by the resumed run
+    resumed(log(4, 2.0))
+    resumed(log(5, 1.0))
+    summary = resumed.close()
+    assert summary["train_initial_loss"] == 5.0 and summary["train_final_loss"] == 1.0
+    assert resumed.losses == [5.0, 4.0, 3.0, 2.0, 1.0]
+    fresh = CurveWriter(tmp_path / "c")  # a re-run from scratch: nothing of the old curve
+    assert fresh.losses == [] and not (tmp_path / "c").exists()

@@ -21,13 +21,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
-
 from xw import preemption
 from xw.distributed import DONE, PREEMPTED, STEPS, write_job
 from xw.errors import TrainingError, TrainingPreempted
 from xw.featurize import Feature
 from xw.params import ModelScale, TrainConfig
+from xw.processes import kill_tree
 from xw.tasks import TaskSpec
 from xw.train import StepLog
 
@@ -47,27 +46,6 @@ def torchrun_command(job_paths: list[Path], gpus: int, nodes: int = 1) -> list[s
                "--nnodes", str(nodes), "--rdzv-backend", "c10d", "--rdzv-endpoint", f"{head}:29500",
                "--rdzv-id", os.environ.get("SLURM_JOB_ID", "xw")]
     return [*run, "-m", "xw.distributed", *map(str, job_paths)]
-
-
-def kill_tree(pid: int, grace_s: float = 10.0) -> None:
-    """TERM the process and every descendant (whatever their session), then KILL what is left."""
-    try:
-        root = psutil.Process(pid)
-        procs = [*root.children(recursive=True), root]
-    except psutil.NoSuchProcess:
-        return
-    for proc in procs:
-        try:
-            proc.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=grace_s)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=grace_s)
 
 
 def _preexec() -> None:

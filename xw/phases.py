@@ -40,6 +40,7 @@ from xw.retrieval import evaluate_retrieval, layer_for
 from xw.tasks import get_task, with_label_names
 from xw.tracking import CurveWriter, read_summary
 from xw.train import TrainStats, train
+from xw.train_state import latest_step
 
 log = logging.getLogger("xw")
 
@@ -82,7 +83,10 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
 
     def build(tmp: Path) -> dict:
         tokenizer = load_tokenizer(source, scale.revision)
-        curves = CurveWriter(tmp / "curves", tag="intermediate")  # moves with the checkpoint
+        # beside the mid-cell checkpoints while training (a resumed build continues the curve), then moved
+        # into the checkpoint, with which it stays
+        curves = CurveWriter(resume / "curves", tag="intermediate",
+                             resume_from=0 if scale.ranks > 1 else latest_step(resume))
         tasks = {}
         for name, config in zip(recipe.members, recipe.member_configs, strict=True):
             task = with_label_names(get_task(name), data_config(study))
@@ -98,8 +102,10 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
                     item.rename(tmp / item.name)
                 shutil.rmtree(job)
                 stats["train"] = None
+                summary = curves.close()
+                _move_curves(resume, tmp)
                 return {"scale": scale.name, "intermediate": intermediate, "members": recipe.members, "seed": seed,
-                        "source": source, "ranks": scale.ranks, "finished_at": now(), **curves.close()}
+                        "source": source, "ranks": scale.ranks, "finished_at": now(), **summary}
             torch.manual_seed(seed)  # fresh heads must be the same for the same seed in every process
             tasks[name] = (build_head_model(source, task, scale.revision), features)
         if len(tasks) > 1:
@@ -108,6 +114,7 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
             stats["train"] = train(tasks, recipe.loop, seed, tokenizer.pad_token_id, device, progress,
                                    description=f"{scale.name}/{intermediate}", on_step=curves, checkpoint_dir=resume)
         curves.close()
+        _move_curves(resume, tmp)
         first_model = next(iter(tasks.values()))[0]
         save_encoder(first_model, tokenizer, tmp)
         return {"scale": scale.name, "intermediate": intermediate, "members": recipe.members, "seed": seed,
@@ -115,6 +122,15 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
 
     checkpoints.build_atomically(out_dir, build)
     return str(out_dir), stats.get("train")
+
+
+def _move_curves(resume: Path, checkpoint: Path) -> None:
+    """The finished training's curve goes into its checkpoint; the resume folder goes when empty."""
+    if (resume / "curves").is_dir():
+        shutil.rmtree(checkpoint / "curves", ignore_errors=True)
+        (resume / "curves").rename(checkpoint / "curves")
+    if resume.is_dir() and not any(resume.iterdir()):
+        resume.rmdir()
 
 
 def _base_row(study: Study, scale: ModelScale, intermediate: str, target: str, seed: int) -> dict:
@@ -211,7 +227,8 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
     features = cached_featurize(features_dir(study), task, train_examples, tokenizer, config.max_length,
                                 config.doc_stride, train=True, label_piece=config.tagging_label_piece)
     name = f"{scale.name}-{intermediate}-{target}-seed{seed}"
-    curves = CurveWriter(study.output_dir / "curves" / name, tag="target")
+    curves = CurveWriter(study.output_dir / "curves" / name, tag="target",  # whole even when resumed
+                         resume_from=0 if scale.ranks > 1 else latest_step(resume_dir(study, name)))
     if scale.ranks > 1:  # a torchrun job; the trained head model is then evaluated here, on one device
         kind = model_kind(task)
         job = train_on_ranks(scale, task, kind.head_class(task), kind.head_kwargs(task), checkpoint, features,

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 SUMMARY = "curve.json"
+LOSSES = "losses.jsonl"  # every logged step's loss: a resumed training's summary covers the whole curve
 CURVE_COLUMNS = ["train_initial_loss", "train_final_loss", "train_diverged"]
 
 
@@ -40,17 +42,34 @@ def diverged(losses: list[float]) -> bool:
 class CurveWriter:
     """An ``on_step`` hook: writes one TensorBoard scalar per metric per step (rank 0 only) and a summary."""
 
-    def __init__(self, log_dir: Path, tag: str = "train") -> None:
+    def __init__(self, log_dir: Path, tag: str = "train", resume_from: int = 0) -> None:
+        """``resume_from``: the step a resumed training continues after (0: a fresh one, whose folder is
+        emptied first, so a curve never mixes two runs); the steps logged up to it are kept."""
         self.log_dir = Path(log_dir)
         self.tag = tag
         self.losses: list[float] = []
         self._writer: Any = None
         self._active = _is_rank_zero()
+        if self._active:
+            self._resume(resume_from)
+
+    def _resume(self, upto: int) -> None:
+        file = self.log_dir / LOSSES
+        if upto == 0 or not file.is_file():
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+            return
+        kept = [e for e in (json.loads(line) for line in file.read_text().splitlines() if line.strip())
+                if e["step"] <= upto]
+        file.write_text("".join(json.dumps(e) + "\n" for e in kept))
+        self.losses = [float(e["loss"]) for e in kept]
 
     def __call__(self, log: Any) -> None:
         self.losses.append(float(log.loss))
         if not self._active:
             return
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with (self.log_dir / LOSSES).open("a") as file:
+            file.write(json.dumps({"step": int(log.step), "loss": float(log.loss)}) + "\n")
         if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from xw.atomic import now
 from xw.execution.child import MODULE as CHILD_MODULE
+from xw.processes import kill_tree
 
 _START_STAGGER_S = 1.0  # gap between two kernel starts: many at once miss the start timeout
 _START_RETRIES = 2  # extra attempts when a kernel does not come up in time
@@ -57,21 +58,7 @@ def _stagger_start() -> None:
 
 def _kill_tree(proc: subprocess.Popen) -> None:
     """Kill a papermill child and its kernel (the kernel runs in its own session, so killpg misses it)."""
-    try:
-        import psutil
-
-        try:
-            family = psutil.Process(proc.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            family = []
-        for p in family:
-            try:
-                p.kill()
-            except psutil.NoSuchProcess:
-                pass
-    except ImportError:  # the kernel's parent poller ends it once papermill is gone
-        pass
-    proc.kill()
+    kill_tree(proc.pid, grace_s=0)
     proc.wait()
 
 

@@ -43,11 +43,11 @@ from xw.checkpoints import needs_pretraining
 from xw.errors import XWError
 from xw.execution.cell import child_env, run_cell_notebook, settle
 from xw.executors.base import Executor, Finish, GridReport, GridRun
-from xw.launch import kill_tree
 from xw.layout import failure_record, jobs_path, slurm_dir, stop_ack
 from xw.ledger import cell_states, read_failures, record_failure
 from xw.params import ModelScale, Study
 from xw.preemption import ACK_ENV
+from xw.processes import kill_tree
 from xw.slurm_queue import ended_state, live_jobs
 
 POLL_S = float(os.environ.get("XW_SLURM_POLL_S", "10"))
