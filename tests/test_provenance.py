@@ -93,3 +93,27 @@ def test_the_report_header_names_versions_and_a_diverged_training(tmp_path, tiny
     page = provenance_html(study)
     assert provenance.git_describe() in page and f"torch {provenance.library_versions()['torch']}" in page
     assert "s/none/fake-colour-x/seed0" in page and "s/fake-colour/" not in page
+
+
+def test_the_report_header_names_the_versions_the_rows_were_computed_with(tmp_path, tiny_checkpoint):
+    """Not the report-building install's: rows from two setups are both named, with their row counts."""
+    import json
+
+    from xw.layout import results_path
+    from xw.report import provenance_html
+
+    study = _study(tmp_path, {"s": str(tiny_checkpoint)})
+    results_path(study).parent.mkdir(parents=True, exist_ok=True)
+    old = json.dumps({"torch": "2.9.0", "transformers": "4.57.0"})
+    new = json.dumps({"torch": "2.13.0", "transformers": "5.2.0"})
+    rows = [{"scale": "s", "git_describe": "v0.1-3-gabc1234", "library_versions": old}] * 2 + [
+        {"scale": "s", "git_describe": "v0.1-9-gdef5678-dirty", "library_versions": new}]
+    pd.DataFrame(rows).to_csv(results_path(study), index=False)
+    page = provenance_html(study)
+    assert "2 different setups" in page
+    assert "v0.1-3-gabc1234</code> · torch 2.9.0, transformers 4.57.0 (2 rows)" in page
+    assert "v0.1-9-gdef5678-dirty</code> · torch 2.13.0, transformers 5.2.0 (1 rows)" in page
+    pd.DataFrame(rows[:1]).to_csv(results_path(study), index=False)
+    page = provenance_html(study)
+    assert "Results computed with: <code>v0.1-3-gabc1234" in page
+    assert f"this report built with <code>{provenance.git_describe()}</code>" in page

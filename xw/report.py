@@ -16,6 +16,7 @@ without cells tagged ``remove-cell``; the grid's cells follow, with their code, 
 from __future__ import annotations
 
 import html
+import json
 import os
 from pathlib import Path
 
@@ -321,10 +322,9 @@ def provenance_html(study: Study) -> str:
     from xw.layout import results_path
     from xw.provenance import git_describe, library_versions
 
-    versions = ", ".join(f"{k} {v}" for k, v in library_versions().items())
-    parts = [f'<p class="xw-facts">Code <code>{html.escape(git_describe())}</code> · {html.escape(versions)}.</p>']
     path = results_path(study)
     table = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    parts = [_versions_html(table, git_describe(), library_versions())]
     if "train_diverged" in table:
         bad = table[table["train_diverged"].astype(str).str.lower() == "true"]
         names = sorted({f"{r.scale}/{r.intermediate_task}/{r.target_task}/seed{r.seed}" for r in bad.itertuples()})
@@ -332,6 +332,28 @@ def provenance_html(study: Study) -> str:
             parts.append('<p class="xw-notice">Training loss did not go down (final >= initial) in: '
                          + ", ".join(f"<code>{html.escape(n)}</code>" for n in names) + "</p>")
     return "\n".join(parts)
+
+
+def _versions_html(table, report_code: str, report_libraries: dict[str, str]) -> str:
+    """The code and libraries the rows were computed with (from their columns), and the report's own when they
+    differ: a study run across an upgrade or with uncommitted code says so here instead of hiding it."""
+    def libraries(value: str) -> str:
+        try:
+            return ", ".join(f"{k} {v}" for k, v in json.loads(value).items())
+        except (TypeError, ValueError):
+            return str(value)
+
+    if "git_describe" not in table or "library_versions" not in table or table.empty:
+        own = ", ".join(f"{k} {v}" for k, v in report_libraries.items())
+        return f'<p class="xw-facts">Code <code>{html.escape(report_code)}</code> · {html.escape(own)}.</p>'
+    runs = table.groupby(["git_describe", "library_versions"], dropna=False).size().sort_values(ascending=False)
+    lines = [f"<code>{html.escape(str(code))}</code> · {html.escape(libraries(libs))} ({n} rows)"
+             for (code, libs), n in runs.items()]
+    head = "Results computed with" if len(lines) == 1 else f"Results computed with {len(lines)} different setups"
+    text = f'<p class="xw-facts">{head}: ' + "; ".join(lines)
+    if len(lines) == 1 and (str(runs.index[0][0]) != report_code):
+        text += f" (this report built with <code>{html.escape(report_code)}</code>)"
+    return text + ".</p>"
 
 
 def _cell_rows(out: Path, notebooks: list[Path], states: list[CellState],
