@@ -59,6 +59,13 @@ def _env() -> dict:
             "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(ROOT)}
 
 
+def _world(root: Path) -> tuple[Path, object, list]:
+    """A tiny XLM-R encoder (dropout 0), its tokenizer and 32 classification training features."""
+    encoder = _encoder(root / "xlmr", xl=False)
+    tokenizer = make_tokenizer(root / "tok")
+    return encoder, tokenizer, featurize(CLS, _examples("classification", 32), tokenizer, 32)
+
+
 def _train(encoder: Path, features: list, pad: int, folder: Path, hook=None) -> tuple[list[float], dict]:
     torch.manual_seed(SEED)
     model = build_head_model(encoder, CLS)
@@ -77,9 +84,7 @@ def _train(encoder: Path, features: list, pad: int, folder: Path, hook=None) -> 
 
 def test_a_stop_signal_saves_stops_and_the_rerun_resumes_exactly(tmp_path, monkeypatch):
     torch.set_num_threads(1)
-    encoder = _encoder(tmp_path / "xlmr", xl=False)
-    tokenizer = make_tokenizer(tmp_path / "tok")
-    features = featurize(CLS, _examples("classification", 32), tokenizer, 32)
+    encoder, tokenizer, features = _world(tmp_path)
     whole, want = _train(encoder, features, tokenizer.pad_token_id, tmp_path / "whole")
     ack = tmp_path / "ack"
     monkeypatch.setenv(preemption.ACK_ENV, str(ack))
@@ -137,9 +142,7 @@ def _ranks_of(job: Path) -> list[psutil.Process]:
 def launched(tmp_path_factory) -> dict:
     """An uninterrupted 2-rank launch, and one stopped by USR2 to its launcher after step 3, then re-launched."""
     root = tmp_path_factory.mktemp("launch")
-    encoder = _encoder(root / "xlmr", xl=False)
-    tokenizer = make_tokenizer(root / "tok")
-    features = featurize(CLS, _examples("classification", 32), tokenizer, 32)
+    encoder, tokenizer, features = _world(root)
     jobs = {n: _job(root, encoder, tokenizer, features, n) for n in ("whole", "cut")}
     whole = _launcher(root, jobs["whole"], root / "whole")
     cut = _launcher(root, jobs["cut"], root / "cut")
@@ -173,9 +176,7 @@ def test_a_stopped_launch_saves_on_every_rank_and_relaunch_matches_the_uninterru
 
 
 def test_a_killed_launcher_leaves_no_rank_behind(tmp_path):
-    encoder = _encoder(tmp_path / "xlmr", xl=False)
-    tokenizer = make_tokenizer(tmp_path / "tok")
-    features = featurize(CLS, _examples("classification", 32), tokenizer, 32)
+    encoder, tokenizer, features = _world(tmp_path)
     job = write_job(tmp_path / "long.json", CLS.name, str(encoder), "AutoModelForSequenceClassification",
                     {"num_labels": 2}, features, TrainConfig(**{**CONFIG, "max_steps": 100_000}), SEED,
                     tokenizer.pad_token_id, tmp_path / "long", checkpoint_dir=tmp_path / "long-ckpt")
