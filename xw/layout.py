@@ -14,6 +14,10 @@ once. Under ``outputs/<study>/``:
 - ``logs/analysis.log`` — papermill's log of the analysis notebook;
 - ``logs/grid.log`` — the run's timeline: when each cell started and ended on which worker, the
   analysis and the report (where the wall time of a run went);
+- ``curves/<scale>-<intermediate>-<target>-seed<k>/`` — a target training's TensorBoard events and
+  ``curve.json`` (xw.tracking); phase (ii)'s and pretraining's curves live in their checkpoint's ``curves/``;
+- ``mlruns/``, ``wandb/`` — MLflow's local file store and W&B's offline runs, when the study's
+  ``tracking.backends`` names them (``tracking_store``);
 - ``report.html`` — the offline report (xw.report);
 - ``slurm/jobs.json`` and ``slurm/<job id>/`` — Slurm job ids and submitit's files (xw.executors.slurm);
 - ``.lock`` — flock held by the running grid (xw.lock): a second grid on the study refuses to start.
@@ -93,6 +97,20 @@ def worker_log(study: Study, slot: int) -> Path:
 
 def grid_log(study: Study) -> Path:
     return logs_dir(study) / GRID_LOG
+
+
+def curves_dir(study: Study) -> Path:
+    return study.output_dir / "curves"
+
+
+def target_curves(study: Study, scale: str, intermediate: str, target: str, seed: int) -> Path:
+    """The TensorBoard folder of one phase-(iii) training (``tensorboard --logdir`` it; xw.tracking.read_curve)."""
+    return curves_dir(study) / f"{scale}-{intermediate}-{target}-seed{seed}"
+
+
+def tracking_store(study: Study) -> Path:
+    """The folder W&B (``wandb/``) and MLflow's local file store (``mlruns/``) write under."""
+    return study.output_dir
 
 
 def report_path(study: Study) -> Path:

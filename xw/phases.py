@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from xw import checkpoints
+from xw import checkpoints, layout
 from xw.atomic import now
 from xw.data import data_config, evaluation_languages, load_examples, load_retrieval
 from xw.errors import DataNotFoundError, XWError
@@ -52,8 +52,14 @@ def ensure_pretrained(study: Study, scale: ModelScale, progress: bool = True) ->
         batch_size=study.pretrain.batch_size, learning_rate=study.pretrain.learning_rate, seed=0,
         out_dir=Path(source), max_length=study.pretrain.max_length, progress=progress,
         parallel=study.pretrain.parallel, code_switch=study.pretrain.code_switch,
+        curve_options=_tracking(study, f"{scale.name}-pretrain"),
     )
     return source
+
+
+def _tracking(study: Study, run_name: str) -> dict:
+    """CurveWriter's options beyond TensorBoard: the study's tracking backends, the run's name, their store."""
+    return {"tracking": study.tracking, "run_name": run_name, "store": layout.tracking_store(study)}
 
 
 def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed: int,
@@ -81,7 +87,8 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
             tasks[name] = (build_head_model(source, task, scale.revision), features)
         if len(tasks) > 1:
             share_encoder([model for model, _ in tasks.values()])
-        curves = CurveWriter(tmp / "curves", tag="intermediate")  # moves with the checkpoint
+        curves = CurveWriter(tmp / "curves", tag="intermediate",  # moves with the checkpoint
+                             **_tracking(study, f"{scale.name}-{intermediate}-seed{seed}"))
         stats["train"] = train(tasks, recipe.loop, seed, tokenizer.pad_token_id, device, progress,
                                description=f"{scale.name}/{intermediate}", on_step=curves)
         curves.close()
@@ -189,8 +196,8 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
     model = build_head_model(checkpoint, task, revision)
     features = cached_featurize(features_dir(study), task, train_examples, tokenizer, config.max_length,
                                 config.doc_stride, train=True, label_piece=config.tagging_label_piece)
-    curves = CurveWriter(study.output_dir / "curves" / f"{scale.name}-{intermediate}-{target}-seed{seed}",
-                         tag="target")
+    folder = layout.target_curves(study, scale.name, intermediate, target, seed)
+    curves = CurveWriter(folder, tag="target", **_tracking(study, folder.name))
     train({target: (model, features)}, config, seed, tokenizer.pad_token_id, device, progress,
           description=f"{scale.name}/{intermediate}/{target}", on_step=curves)
     curve = curves.close()

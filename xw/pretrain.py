@@ -155,6 +155,7 @@ def pretrain_mlm(
     dropout: float = 0.0,
     init_std: float = 0.1,
     mask_probability: float = 0.3,
+    curve_options: dict | None = None,
 ) -> Path:
     """Pretrain an ``XLMRobertaForMaskedLM`` from scratch on the mini-world corpus; return ``out_dir``.
 
@@ -206,7 +207,8 @@ def pretrain_mlm(
 
         start, cpu_start = time.perf_counter(), time.process_time()
         losses: list[float] = []
-        curves = CurveWriter(tmp / "curves", tag="pretrain")  # TensorBoard events, moved with the checkpoint
+        # TensorBoard events, moved with the checkpoint (and W&B / MLflow runs when curve_options ask for them)
+        curves = CurveWriter(tmp / "curves", tag="pretrain", **(curve_options or {}))
         bar = tqdm(range(steps), desc=f"pretrain L{layers} h{hidden}", disable=not progress, mininterval=1.0)
         for step in bar:
             step_start = time.perf_counter()
