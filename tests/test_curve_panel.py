@@ -46,9 +46,10 @@ def test_the_report_draws_one_panel_per_trained_cell_links_its_folder_and_marks_
     rows = re.findall(r'<tr class="xw-curve-row">(.*?)</tr>', page)
     marked = [row for row in rows if "xw-diverged" in row]
     assert len(marked) == 1 and bad.id in marked[0] and ok.id not in marked[0]
-    figure = page.replace("\\u002f", "/")  # the panel titles, as plotly's JSON escapes them
-    assert "DIVERGED s/fake-colour/fake-colour-x/seed0" in figure and "DIVERGED s/none" not in figure
-    assert "s/fake-colour/seed0" in figure, "phase (ii)'s curve has a panel too"
+    figure = re.sub(r"\\u([0-9a-f]{4})", lambda m: chr(int(m.group(1), 16)), page)  # plotly's JSON escapes
+    assert "s/fake-colour/fake-colour-x<br>seed0 · DIVERGED" in figure
+    assert "s/none/fake-colour-x<br>seed0\"" in figure, "a cell whose loss went down is not marked"
+    assert "s/fake-colour<br>seed0" in figure, "phase (ii)'s curve has a panel too"
 
 
 def test_the_panel_puts_diverged_cells_first_caps_the_panels_and_thins_long_curves(tmp_path):
@@ -60,8 +61,10 @@ def test_the_panel_puts_diverged_cells_first_caps_the_panels_and_thins_long_curv
     curves = [curve(i, bad=(i == 65)) for i in range(70)]
     fig = curve_panel.panel_figure(curves)
     assert len(fig.data) == curve_panel.MAX_PANELS
-    assert fig.layout.annotations[0].text == "DIVERGED s/none/t/seed65"
+    assert fig.layout.annotations[0].text == "s/none/t<br>seed65 · DIVERGED"
+    assert fig.layout.annotations[1].text == "s/none/t<br>seed0"
     assert fig.data[0].line.color == curve_panel.DIVERGED_COLOUR and fig.data[1].line.color == curve_panel.OK_COLOUR
+    assert len(fig.layout.shapes) == 1, "only the diverged panel is tinted"
     assert "Only the first 60 panels" in curve_panel.panel_html(curves, tmp_path / "report.html")
     steps, _ = curve_panel._thin(list(range(1, 1001)), [1.0] * 1000)
     assert len(steps) <= curve_panel.MAX_POINTS + 1 and steps[0] == 1 and steps[-1] == 1000

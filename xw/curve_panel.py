@@ -42,10 +42,16 @@ class CellCurve:
 
     @property
     def label(self) -> str:
-        """Short enough for a panel title: scale/intermediate/target/seed (phase ii: no target)."""
+        """scale/intermediate/target/seed (phase ii: no target), as in the report header's diverged notice."""
         parts = [self.cell.scale, self.cell.intermediate, *([self.cell.target] if self.cell.target else []),
                  f"seed{self.cell.seed}"]
         return "/".join(parts)
+
+    @property
+    def title(self) -> str:
+        """Two short lines for a small panel: what trained, then the seed (and DIVERGED)."""
+        head, _, seed = self.label.rpartition("/")
+        return f"{head}<br>{seed}" + (" · DIVERGED" if self.diverged else "")
 
 
 def curves_folder(study: Study, cell: Cell) -> Path | None:
@@ -96,20 +102,23 @@ def panel_figure(curves: list[CellCurve]):
     shown = sorted(curves, key=lambda c: not c.diverged)[:MAX_PANELS]  # stable: grid order within each group
     columns = min(COLUMNS, len(shown))
     rows = math.ceil(len(shown) / columns)
-    titles = [("DIVERGED " if c.diverged else "") + c.label for c in shown]
-    fig = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.04,
-                        vertical_spacing=min(0.12, 0.5 / rows))
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=[c.title for c in shown], horizontal_spacing=0.045,
+                        vertical_spacing=min(0.15, 0.6 / rows))
     for i, curve in enumerate(shown):
         colour = DIVERGED_COLOUR if curve.diverged else OK_COLOUR
+        where = {"row": i // columns + 1, "col": i % columns + 1}
         fig.add_trace(go.Scatter(x=list(curve.steps), y=list(curve.losses), mode="lines", name=curve.label,
                                  line={"color": colour, "width": 1.5},
                                  hovertemplate="step %{x}<br>loss %{y:.4f}<extra>" + html.escape(curve.label)
-                                 + "</extra>"), row=i // columns + 1, col=i % columns + 1)
+                                 + "</extra>"), **where)
+        if curve.diverged:  # a tinted panel: seen before any title is read
+            fig.add_shape(type="rect", xref="x domain", yref="y domain", x0=0, x1=1, y0=0, y1=1, layer="below",
+                          fillcolor="rgba(214, 39, 40, 0.12)", line={"color": DIVERGED_COLOUR, "width": 1}, **where)
     for annotation, curve in zip(fig.layout.annotations, shown, strict=True):
         annotation.font = {"size": 10, "color": DIVERGED_COLOUR if curve.diverged else "#333"}
     fig.update_xaxes(tickfont={"size": 8})
     fig.update_yaxes(tickfont={"size": 8})
-    fig.update_layout(showlegend=False, height=150 * rows + 90, margin={"l": 30, "r": 10, "t": 60, "b": 30},
+    fig.update_layout(showlegend=False, height=170 * rows + 90, margin={"l": 30, "r": 10, "t": 100, "b": 30},
                       title={"text": "Training loss per step, one panel per trained cell (red: loss did not go down)",
                              "font": {"size": 13}})
     return fig

@@ -73,7 +73,8 @@ main { max-width: 1280px; margin: 0 auto; }
   content: "note: "; font-weight: bold; color: #8a5a00; }
 
 .xw-cells table, .xw-curves table { border-collapse: collapse; margin: 1em 0; }
-section.xw-cells td, section.xw-cells th, section.xw-curves td, section.xw-curves th { border: 1px solid #ddd;
+section.xw-cells.jp-RenderedHTMLCommon td, section.xw-cells.jp-RenderedHTMLCommon th,
+section.xw-curves.jp-RenderedHTMLCommon td, section.xw-curves.jp-RenderedHTMLCommon th { border: 1px solid #ddd;
   padding: 2px 8px; text-align: left; }
 .xw-curves { padding: 0 var(--jp-notebook-padding, 10px); }
 .xw-diverged { color: #d62728; font-weight: bold; }
