@@ -25,8 +25,8 @@ class FakeWandbRun:
     def log(self, metrics: dict, step: int) -> None:
         self.calls.append(("log", step, dict(metrics)))
 
-    def finish(self) -> None:
-        self.calls.append(("finish", dict(self.summary)))
+    def finish(self, exit_code: int | None = None) -> None:
+        self.calls.append(("finish", dict(self.summary), exit_code))
 
 
 class FakeMlflowClient:
@@ -129,7 +129,7 @@ def test_wandb_and_mlflow_get_every_step_and_finish_and_tensorboard_is_still_wri
     assert [c[2]["target/grad_norm"] for c in logged] == [0.5, 1.0, 1.5]
     assert [c[2]["target/learning_rate"] for c in logged] == [1e-3, 5e-4, 1e-3 / 3]
     assert logged[0][2]["target/tokens_per_second"] == 200.0
-    assert wandb[-1] == ("finish", summary)
+    assert wandb[-1] == ("finish", summary, None)
 
     mlflow = fakes["mlflow"]
     uri = mlflow[0][1]
@@ -144,6 +144,18 @@ def test_wandb_and_mlflow_get_every_step_and_finish_and_tensorboard_is_still_wri
     curve = read_curve(tmp_path / "run")  # TensorBoard as before
     assert curve[curve.metric == "loss"]["value"].round(4).tolist() == losses
     assert read_summary(tmp_path / "run")["train_final_loss"] == 1.0
+
+
+def test_a_training_that_raises_ends_its_runs_as_failed(tmp_path, fakes):
+    writer = CurveWriter(tmp_path / "run", tracking=types.SimpleNamespace(backends=("wandb", "mlflow")),
+                         store=tmp_path)
+    with pytest.raises(RuntimeError, match="loss is nan"), writer:
+        writer(StepLog(step=1, loss=1.0, grad_norm=0.1, learning_rate=1e-3, tokens=10, seconds=0.1))
+        raise RuntimeError("loss is nan")
+    assert fakes["wandb"][-1] == ("finish", {}, 1) and fakes["mlflow"][-1] == ("terminated", "run-1", "FAILED")
+    assert not (tmp_path / "run" / "curve.json").exists(), "no summary for a training that did not finish"
+    assert read_curve(tmp_path / "run")["step"].tolist() == [1, 1, 1, 1], "the steps so far stay readable"
+    assert writer.close()["train_initial_loss"] == 1.0 and len(fakes["wandb"]) == 3, "nothing finished twice"
 
 
 def test_mlflow_uses_the_users_tracking_uri_when_set(tmp_path, fakes, monkeypatch):

@@ -89,8 +89,9 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
             share_encoder([model for model, _ in tasks.values()])
         curves = CurveWriter(tmp / "curves", tag="intermediate",  # moves with the checkpoint
                              **_tracking(study, f"{scale.name}-{intermediate}-seed{seed}"))
-        stats["train"] = train(tasks, recipe.loop, seed, tokenizer.pad_token_id, device, progress,
-                               description=f"{scale.name}/{intermediate}", on_step=curves)
+        with curves:  # a training that raises ends its tracking runs as failed
+            stats["train"] = train(tasks, recipe.loop, seed, tokenizer.pad_token_id, device, progress,
+                                   description=f"{scale.name}/{intermediate}", on_step=curves)
         curves.close()
         first_model = next(iter(tasks.values()))[0]
         save_encoder(first_model, tokenizer, tmp)
@@ -198,8 +199,9 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
                                 config.doc_stride, train=True, label_piece=config.tagging_label_piece)
     folder = layout.target_curves(study, scale.name, intermediate, target, seed)
     curves = CurveWriter(folder, tag="target", **_tracking(study, folder.name))
-    train({target: (model, features)}, config, seed, tokenizer.pad_token_id, device, progress,
-          description=f"{scale.name}/{intermediate}/{target}", on_step=curves)
+    with curves:  # a training that raises ends its tracking runs as failed
+        train({target: (model, features)}, config, seed, tokenizer.pad_token_id, device, progress,
+              description=f"{scale.name}/{intermediate}/{target}", on_step=curves)
     curve = curves.close()
     base = _base_row(study, scale, intermediate, target, seed)
     rows: list[dict] = []

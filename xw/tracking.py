@@ -87,6 +87,9 @@ class Backend(Protocol):
 
     def finish(self, summary: dict[str, object]) -> None: ...
 
+    def fail(self) -> None:
+        """The training raised: end the run as failed (a warm kernel's next cell must not log into it)."""
+
 
 class TensorBoardBackend:
     """Event files under ``log_dir`` (torch.utils.tensorboard); read back by ``read_curve``."""
@@ -106,6 +109,9 @@ class TensorBoardBackend:
         self._writer.close()
         (self.log_dir / SUMMARY).write_text(json.dumps(summary, default=str))
 
+    def fail(self) -> None:
+        self._writer.close()  # the steps so far stay readable; no curve.json: the training did not finish
+
 
 class WandbBackend:
     """One W&B run per training; ``mode="offline"`` (the default) writes under ``<store>/wandb`` only
@@ -124,6 +130,9 @@ class WandbBackend:
     def finish(self, summary: dict[str, object]) -> None:
         self._run.summary.update(summary)
         self._run.finish()
+
+    def fail(self) -> None:
+        self._run.finish(exit_code=1)
 
 
 class MlflowBackend:
@@ -151,6 +160,9 @@ class MlflowBackend:
             elif math.isfinite(value):
                 self._client.log_metric(self._run_id, name, float(value))
         self._client.set_terminated(self._run_id, status="FINISHED")
+
+    def fail(self) -> None:
+        self._client.set_terminated(self._run_id, status="FAILED")
 
 
 class CurveWriter:
@@ -201,6 +213,17 @@ class CurveWriter:
         final = sum(self.losses[-window:]) / window if self.losses else float("nan")
         return {"train_initial_loss": self.losses[0] if self.losses else float("nan"),
                 "train_final_loss": final, "train_diverged": diverged(self.losses)}
+
+    def __enter__(self) -> CurveWriter:
+        return self
+
+    def __exit__(self, kind: type | None, error: BaseException | None, traceback: Any) -> None:
+        """Leaving ``with curves:`` by an exception ends every backend's run as failed; a normal exit leaves
+        the runs open for ``close``."""
+        if kind is not None:
+            for backend in self.backends:
+                backend.fail()
+            self.backends = []
 
     def close(self) -> dict[str, object]:
         """Finish every backend's run (TensorBoard: flush, and curve.json beside the events); returns the summary."""
