@@ -13,7 +13,7 @@ from xw import checkpoints, curve_panel
 from xw.cells import Cell
 from xw.layout import report_path, target_curves
 from xw.report import export_report, external_scripts
-from xw.tracking import CurveWriter
+from xw.tracking import SKETCH, SKETCH_POINTS, CurveWriter, read_loss_sketch
 from xw.train import StepLog
 
 
@@ -66,5 +66,17 @@ def test_the_panel_puts_diverged_cells_first_caps_the_panels_and_thins_long_curv
     assert fig.data[0].line.color == curve_panel.DIVERGED_COLOUR and fig.data[1].line.color == curve_panel.OK_COLOUR
     assert len(fig.layout.shapes) == 1, "only the diverged panel is tinted"
     assert "Only the first 60 panels" in curve_panel.panel_html(curves, tmp_path / "report.html")
-    steps, _ = curve_panel._thin(list(range(1, 1001)), [1.0] * 1000)
-    assert len(steps) <= curve_panel.MAX_POINTS + 1 and steps[0] == 1 and steps[-1] == 1000
+
+
+def test_a_long_curve_is_sketched_for_the_panel_and_a_failed_one_read_from_its_events(tmp_path):
+    losses = [1.0 / step for step in range(1, 1001)]
+    _write(tmp_path / "done", losses, "target")
+    steps, sketch = read_loss_sketch(tmp_path / "done")
+    assert len(steps) <= SKETCH_POINTS + 1 and steps[0] == 1 and steps[-1] == 1000
+    assert sketch[-1] == losses[-1] and steps == sorted(steps)
+    writer = CurveWriter(tmp_path / "failed", tag="target")  # raised before close: no sketch, events only
+    for step in (1, 2, 3):
+        writer(StepLog(step=step, loss=float(step), grad_norm=0.1, learning_rate=1e-3, tokens=8, seconds=0.01))
+    writer.backends[0].fail()
+    assert not (tmp_path / "failed" / SKETCH).exists()
+    assert read_loss_sketch(tmp_path / "failed") == ([1, 2, 3], [1.0, 2.0, 3.0])

@@ -20,10 +20,9 @@ from xw.cells import Cell
 from xw.checkpoints import intermediate_dir
 from xw.layout import target_curves
 from xw.params import NONE, Study
-from xw.tracking import SUMMARY, diverged, read_curve, read_summary
+from xw.tracking import SUMMARY, diverged, read_loss_sketch, read_summary
 
 MAX_PANELS = 60  # more small plots than this are unreadable and slow to draw; the table still lists every cell
-MAX_POINTS = 200  # per panel: a long training is thinned to this many evenly spaced steps
 COLUMNS = 6
 DIVERGED_COLOUR, OK_COLOUR = "#d62728", "#1f77b4"
 
@@ -64,14 +63,6 @@ def curves_folder(study: Study, cell: Cell) -> Path | None:
     return intermediate_dir(study, study.scale(cell.scale), cell.intermediate, cell.seed) / "curves"
 
 
-def _thin(steps: list[int], losses: list[float]) -> tuple[tuple[int, ...], tuple[float, ...]]:
-    if len(steps) <= MAX_POINTS:
-        return tuple(steps), tuple(losses)
-    every = math.ceil(len(steps) / MAX_POINTS)
-    keep = sorted(set(range(0, len(steps), every)) | {len(steps) - 1})  # the last step shows where it ended
-    return tuple(steps[i] for i in keep), tuple(losses[i] for i in keep)
-
-
 def cell_curves(study: Study, cells: Iterable[Cell]) -> list[CellCurve]:
     """Every cell among ``cells`` that logged a loss, in the given order (a failed cell's partial curve too)."""
     found = []
@@ -79,16 +70,14 @@ def cell_curves(study: Study, cells: Iterable[Cell]) -> list[CellCurve]:
         folder = curves_folder(study, cell)
         if folder is None or not folder.is_dir():
             continue
-        curve = read_curve(folder)
-        loss = curve[curve["metric"] == "loss"]
-        if loss.empty:
+        steps, losses = read_loss_sketch(folder)  # thinned to xw.tracking.SKETCH_POINTS steps
+        if not losses:
             continue
-        steps, losses = loss["step"].astype(int).tolist(), loss["value"].astype(float).tolist()
         summary = read_summary(folder) if (folder / SUMMARY).is_file() else {}
         window = max(1, len(losses) // 10)
         final = summary.get("train_final_loss")
         flag = summary.get("train_diverged")
-        found.append(CellCurve(cell, folder, *_thin(steps, losses), initial=losses[0],
+        found.append(CellCurve(cell, folder, tuple(steps), tuple(losses), initial=losses[0],
                                final=float(final) if final is not None else sum(losses[-window:]) / window,
                                diverged=bool(flag) if flag is not None else diverged(losses)))
     return found

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 SUMMARY = "curve.json"
+# the loss thinned to at most SKETCH_POINTS steps, for drawing many cells at once (xw.curve_panel): reading
+# TensorBoard events back takes ~3 s per 10k steps, the sketch milliseconds
+SKETCH, SKETCH_POINTS = "loss-sketch.json", 200
 CURVE_COLUMNS = ["train_initial_loss", "train_final_loss", "train_diverged"]
 
 
@@ -177,6 +180,7 @@ class CurveWriter:
         self.log_dir = Path(log_dir)
         self.tag = tag
         self.losses: list[float] = []
+        self.steps: list[int] = []
         self.backends: list[Backend] = []
         self._tracking = tracking
         self._run_name = run_name or self.log_dir.name
@@ -196,6 +200,7 @@ class CurveWriter:
 
     def __call__(self, log: Any) -> None:
         self.losses.append(float(log.loss))
+        self.steps.append(int(log.step))
         if not self._active:
             return
         if not self.backends:
@@ -226,12 +231,38 @@ class CurveWriter:
             self.backends = []
 
     def close(self) -> dict[str, object]:
-        """Finish every backend's run (TensorBoard: flush, and curve.json beside the events); returns the summary."""
+        """Finish every backend's run (TensorBoard: flush, curve.json and the loss sketch beside the events);
+        returns the summary."""
         result = self.summary()
+        started = bool(self.backends)
         for backend in self.backends:
             backend.finish(result)
         self.backends = []
+        if started:
+            steps, losses = thin(self.steps, self.losses)
+            (self.log_dir / SKETCH).write_text(json.dumps({"step": steps, "loss": losses}))
         return result
+
+
+def thin(steps: Sequence[int], values: Sequence[float], points: int = SKETCH_POINTS) -> tuple[list[int], list[float]]:
+    """At most about ``points`` evenly spaced entries, the first and the last always among them."""
+    if len(steps) <= points:
+        return list(steps), list(values)
+    every = math.ceil(len(steps) / points)
+    keep = sorted(set(range(0, len(steps), every)) | {len(steps) - 1})
+    return [steps[i] for i in keep], [values[i] for i in keep]
+
+
+def read_loss_sketch(log_dir: Path) -> tuple[list[int], list[float]]:
+    """(steps, losses) of a training, thinned: the sketch a finished training left, else (a failed training)
+    read back from its TensorBoard events. Empty lists where nothing was logged."""
+    path = Path(log_dir) / SKETCH
+    if path.is_file():
+        sketch = json.loads(path.read_text())
+        return [int(s) for s in sketch["step"]], [float(v) for v in sketch["loss"]]
+    curve = read_curve(log_dir)
+    loss = curve[curve["metric"] == "loss"]
+    return thin(loss["step"].astype(int).tolist(), loss["value"].astype(float).tolist())
 
 
 def read_summary(log_dir: Path) -> dict[str, object]:
