@@ -58,14 +58,15 @@ def test_the_panel_puts_diverged_cells_first_caps_the_panels_and_thins_long_curv
         return curve_panel.CellCurve(Cell("target", "s", "none", i, "t"), tmp_path, points,
                                      tuple(float(p) for p in points), 1.0, 2.0, bad)
 
-    curves = [curve(i, bad=(i == 65)) for i in range(70)]
+    curves = [curve(i, bad=(i == curve_panel.MAX_PANELS + 5)) for i in range(curve_panel.MAX_PANELS + 10)]
     fig = curve_panel.panel_figure(curves)
     assert len(fig.data) == curve_panel.MAX_PANELS
-    assert fig.layout.annotations[0].text == "s/none/t<br>seed65 · DIVERGED"
+    assert fig.layout.annotations[0].text == f"s/none/t<br>seed{curve_panel.MAX_PANELS + 5} · DIVERGED"
     assert fig.layout.annotations[1].text == "s/none/t<br>seed0"
     assert fig.data[0].line.color == curve_panel.DIVERGED_COLOUR and fig.data[1].line.color == curve_panel.OK_COLOUR
     assert len(fig.layout.shapes) == 1, "only the diverged panel is tinted"
-    assert "Only the first 60 panels" in curve_panel.panel_html(curves, tmp_path / "report.html")
+    page = curve_panel.panel_html(curves, tmp_path / "report.html")
+    assert f"Only the first {curve_panel.MAX_PANELS} panels" in page and page.count("xw-curves-link") == len(curves)
 
 
 def test_a_long_curve_is_sketched_for_the_panel_and_a_failed_one_read_from_its_events(tmp_path):

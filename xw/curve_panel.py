@@ -22,7 +22,7 @@ from xw.layout import target_curves
 from xw.params import NONE, Study
 from xw.tracking import SUMMARY, diverged, read_loss_sketch, read_summary
 
-MAX_PANELS = 60  # more small plots than this are unreadable and slow to draw; the table still lists every cell
+MAX_PANELS = 96  # more small plots than this are unreadable and slow to draw; the table still lists every cell
 COLUMNS = 6
 DIVERGED_COLOUR, OK_COLOUR = "#d62728", "#1f77b4"
 
