@@ -106,3 +106,13 @@ def test_no_advice_names_the_removed_huggingface_cli():
             for p in ([ROOT / top] if (ROOT / top).is_file() else (ROOT / top).rglob("*"))
             if p.is_file() and p.suffix in (".py", ".md", ".ipynb", ".yaml") and "huggingface-cli" in p.read_text()]
     assert not hits, f"`huggingface-cli download` is gone from huggingface_hub >= 1.0 (use `hf download`): {hits}"
+
+
+def test_tracking_backends_are_optional_extras_outside_the_lock():
+    from xw.tracking import OPTIONAL
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for backend, module in OPTIONAL.items():
+        assert {_name(r) for r in extras[backend]} == {module}, f"pip install 'xw[{backend}]' installs {module}"
+    assert not set(OPTIONAL.values()) & set(_lock()), "optional tracking backends must not be pinned in the lock"
+    assert not set(OPTIONAL.values()) & _dependencies()

@@ -6,6 +6,8 @@ by chromedriver through selenium, loads it with every network name unresolvable.
 every figure of the notebook, log no console error, request nothing from the network, put the summary
 (the verdict) above the figures and hide the code. A full-page screenshot and one of the first screen
 are saved to the test's tmp dir and, when XW_SCREENSHOT_DIR is set, there too.
+A second, small report (three trained cells' curves, one diverged) checks the Training curves section
+the same way and saves report-curves.png.
 
 Needs ``selenium`` (the dev extra) and /usr/bin/chromium + /usr/bin/chromedriver (Debian's chromium and
 chromium-driver; .ci/setup-browser.sh installs them); skips with the reason when any is missing.
@@ -15,6 +17,7 @@ XW_CHROMIUM / XW_CHROMEDRIVER point elsewhere. No browser is ever downloaded.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -113,15 +116,14 @@ def built(tmp_path_factory):
     return report, executed, figures, time.perf_counter() - start
 
 
-@pytest.fixture(scope="module")
-def browser(built):
-    """Chromium with the report loaded and every plotly figure drawn."""
+@contextlib.contextmanager
+def _opened(report: Path, figures: int):
+    """Chromium with ``report`` loaded and (at least) ``figures`` plotly figures drawn."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
 
     chromium, chromedriver = _browser()
-    report, _, figures, _ = built
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     profile = tempfile.mkdtemp(prefix="xw-chromium-")
@@ -140,6 +142,14 @@ def browser(built):
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser(built):
+    """Chromium with the report loaded and every plotly figure drawn."""
+    report, _, figures, _ = built
+    with _opened(report, figures) as driver:
+        yield driver
 
 
 def test_every_figure_renders(built, browser):
@@ -222,3 +232,48 @@ def test_screenshot(built, browser, tmp_path_factory):
             assert data.startswith(b"\x89PNG") and len(data) > 10_000
             (folder / name).write_bytes(data)
     print(f"report built in {seconds:.1f} s; screenshots in {', '.join(map(str, targets))}")
+
+
+def test_the_training_curves_panel_draws_every_trained_cell_and_marks_the_diverged_one(tmp_path):
+    """The report's Training curves section (xw.curve_panel) in Chromium: one small plot per trained cell, the
+    diverged one tinted red, a link per cell that opens its curves folder; screenshot report-curves.png."""
+    _browser()
+    import fake_tasks
+
+    from xw.layout import report_path, target_curves
+    from xw.report import export_report
+    from xw.study import study_from_dict
+    from xw.tracking import CurveWriter
+    from xw.train import StepLog
+
+    raw = {**fake_tasks.study_dict({}, name="curves"), "models": {"ladder": [{"name": "s", "hub": "fake/model"}]}}
+    study = study_from_dict(raw, tmp_path / "curves.yaml", tmp_path / "outputs")
+    trained = {("none", "fake-colour-x"): [2.0, 1.2, 0.8, 0.6], ("fake-colour", "fake-colour-x"): [1.0, 0.7, 0.5],
+               ("none", "fake-nouns-x"): [1.0, 1.6, 2.4, 3.0]}  # the last one diverged
+    for (inter, target), losses in trained.items():
+        writer = CurveWriter(target_curves(study, "s", inter, target, 0), tag="target")
+        for step, loss in enumerate(losses, start=1):
+            writer(StepLog(step=step, loss=loss, grad_norm=0.1, learning_rate=1e-3, tokens=8, seconds=0.01))
+        writer.close()
+    report = export_report(study, [], report_path(study))
+    with _opened(report, 1) as driver:
+        page = driver.execute_script("""
+            const s = document.querySelector('.xw-curves'), p = s.querySelector('.js-plotly-plot');
+            return {traces: p._fullData.length, drawn: p.querySelectorAll('.scatterlayer .trace').length,
+                    red: p._fullData.filter(t => t.line.color === '#d62728').map(t => t.name),
+                    tinted: (p._fullLayout.shapes || []).length, width: p.getBoundingClientRect().width,
+                    links: Array.from(s.querySelectorAll('a.xw-curves-link')).map(a => a.href),
+                    marked: Array.from(s.querySelectorAll('td.xw-diverged')).length,
+                    toc: Array.from(document.querySelectorAll('.xw-toc a')).map(a => a.getAttribute('href'))};""")
+        assert page["traces"] == page["drawn"] == 3 and 400 < page["width"] <= 1300
+        assert page["red"] == ["s/none/fake-nouns-x/seed0"] and page["tinted"] == 1 and page["marked"] == 1
+        assert sorted(Path(link.removeprefix("file://")) for link in page["links"]) == sorted(
+            target_curves(study, "s", inter, target, 0).resolve() for inter, target in trained)
+        assert "#training-curves" in page["toc"]
+        assert not [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+        shot = driver.find_element("css selector", ".xw-curves").screenshot_as_png
+    assert shot.startswith(b"\x89PNG") and len(shot) > 10_000
+    for folder in [report.parent] + ([Path(os.environ["XW_SCREENSHOT_DIR"])] if os.environ.get("XW_SCREENSHOT_DIR")
+                                     else []):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "report-curves.png").write_bytes(shot)

@@ -18,6 +18,17 @@ def _losses(log_dir, tag):
     return [(e.step, e.value) for e in events.Scalars(tag)]
 
 
+def _array(value):
+    """A plotly JSON array: a list, or plotly >= 6's typed array ({"dtype", "bdata": base64})."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value)
+
+
 def test_every_logged_step_is_read_back_and_a_rising_loss_is_flagged(tmp_path):
     writer = CurveWriter(tmp_path / "run", tag="target")
     for step, loss in enumerate([1.0, 1.5, 2.0, 2.5], start=1):
@@ -84,3 +95,45 @@ def test_a_resumed_training_continues_its_curve_and_a_fresh_one_starts_over(tmp_
     assert resumed.losses == [5.0, 4.0, 3.0, 2.0, 1.0]
     fresh = CurveWriter(tmp_path / "c")  # a re-run from scratch: nothing of the old curve
     assert fresh.losses == [] and not (tmp_path / "c").exists()
+
+
+def test_the_target_notebook_plots_its_cells_loss_curve_under_papermill(tmp_path, tiny_checkpoint):
+    """notebooks/target.ipynb as the grid runs it (papermill, in notebooks/), with the fake tasks registered by
+    one inserted cell: its last figure is the cell's loss per step, read back through xw.tracking.read_curve."""
+    from pathlib import Path
+
+    import nbformat
+    import papermill
+    from nbformat.v4 import new_code_cell
+
+    from xw.execution.kernel import ensure_kernel
+    from xw.layout import target_curves
+    from xw.tracking import read_curve
+
+    root, tests = Path(__file__).resolve().parents[1], Path(__file__).resolve().parent
+    nb = nbformat.read(root / "notebooks" / "target.ipynb", as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    nb.cells.insert(at + 1, new_code_cell(f"import sys\nsys.path.insert(0, {str(tests)!r})\nimport fake_tasks"))
+    source = tmp_path / "target.ipynb"
+    nbformat.write(nb, source)
+    path = tmp_path / "fake.yaml"
+    path.write_text(yaml.safe_dump(fake_tasks.study_dict({"s": str(tiny_checkpoint)})))
+    executed = tmp_path / "executed.ipynb"
+    papermill.execute_notebook(str(source), str(executed), kernel_name=ensure_kernel(), cwd=str(root / "notebooks"),
+                               parameters={"study_path": str(path), "output_root": str(tmp_path / "outputs"),
+                                           "scale": "s", "intermediate": "none", "target": "fake-colour-x",
+                                           "seed": 0},
+                               start_timeout=120, execution_timeout=300, progress_bar=False)
+    figures = [o["data"]["application/vnd.plotly.v1+json"] for c in nbformat.read(executed, as_version=4).cells
+               if c.cell_type == "code" for o in c.get("outputs", [])
+               if "application/vnd.plotly.v1+json" in o.get("data", {})]
+    assert len(figures) == 2, "the scores per language, then the loss curve"
+    loss = figures[-1]
+    assert "training loss" in loss["layout"]["title"]["text"]
+    study = load_study(path, output_root=tmp_path / "outputs")
+    curve = read_curve(target_curves(study, "s", "none", "fake-colour-x", 0))
+    expected = curve[curve["metric"] == "loss"]
+    assert len(expected) >= 2
+    (trace,) = loss["data"]
+    assert _array(trace["x"]).tolist() == expected["step"].tolist()
+    assert [round(float(v), 5) for v in _array(trace["y"])] == [round(v, 5) for v in expected["value"]]

@@ -19,6 +19,10 @@ once. Under ``outputs/<study>/``:
   sit beside its cached checkpoint (``<checkpoint>.resume``);
 - ``ranks/<scale>-<intermediate>-<target>-seed<k>/`` — a multi-rank training's torchrun job (job file,
   ``torchrun.log``, the exported model), deleted once the cell's rows are computed;
+- ``curves/<scale>-<intermediate>-<target>-seed<k>/`` — a target training's TensorBoard events and
+  ``curve.json`` (xw.tracking); phase (ii)'s and pretraining's curves live in their checkpoint's ``curves/``;
+- ``mlruns/``, ``wandb/`` — MLflow's local file store and W&B's offline runs, when the study's
+  ``tracking.backends`` names them (``tracking_store``);
 - ``report.html`` — the offline report (xw.report);
 - ``slurm/jobs.json`` and ``slurm/<job id>/`` — Slurm job ids and submitit's files (xw.executors.slurm);
 - ``.lock`` — flock held by the running grid (xw.lock): a second grid on the study refuses to start.
@@ -108,6 +112,20 @@ def resume_dir(study: Study, training: str) -> Path:
 def ranks_dir(study: Study, training: str) -> Path:
     """The torchrun job of one multi-rank target training."""
     return study.output_dir / "ranks" / training
+
+
+def curves_dir(study: Study) -> Path:
+    return study.output_dir / "curves"
+
+
+def target_curves(study: Study, scale: str, intermediate: str, target: str, seed: int) -> Path:
+    """The TensorBoard folder of one phase-(iii) training (``tensorboard --logdir`` it; xw.tracking.read_curve)."""
+    return curves_dir(study) / f"{scale}-{intermediate}-{target}-seed{seed}"
+
+
+def tracking_store(study: Study) -> Path:
+    """The folder W&B (``wandb/``) and MLflow's local file store (``mlruns/``) write under."""
+    return study.output_dir
 
 
 def report_path(study: Study) -> Path:

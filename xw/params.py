@@ -182,6 +182,16 @@ class RetrievalConfig:
 
 
 @dataclass(frozen=True)
+class TrackingConfig:
+    """Where training curves go besides TensorBoard (always written): ``wandb`` and/or ``mlflow``
+    (xw.tracking), optional extras, offline by default; ``project`` defaults to the study's name."""
+
+    backends: tuple[str, ...] = ("tensorboard",)
+    project: str | None = None
+    mode: str = "offline"  # wandb.init(mode=...): offline, online or disabled (MLflow: MLFLOW_TRACKING_URI)
+
+
+@dataclass(frozen=True)
 class Study:
     name: str
     path: Path
@@ -199,6 +209,7 @@ class Study:
     languages: tuple[str, ...] | None = None
     output_root: Path = Path("outputs")
     description: str = ""
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     @property
     def output_dir(self) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from xw import checkpoints, preemption
+from xw import checkpoints, layout, preemption
 from xw.atomic import now
 from xw.data import data_config, evaluation_languages, load_examples, load_retrieval
 from xw.distributed import ENCODER, MODEL
@@ -58,8 +58,14 @@ def ensure_pretrained(study: Study, scale: ModelScale, progress: bool = True) ->
         batch_size=study.pretrain.batch_size, learning_rate=study.pretrain.learning_rate, seed=0,
         out_dir=Path(source), max_length=study.pretrain.max_length, progress=progress,
         parallel=study.pretrain.parallel, code_switch=study.pretrain.code_switch,
+        curve_options=_tracking(study, f"{scale.name}-pretrain"),
     )
     return source
+
+
+def _tracking(study: Study, run_name: str) -> dict:
+    """CurveWriter's options beyond TensorBoard: the study's tracking backends, the run's name, their store."""
+    return {"tracking": study.tracking, "run_name": run_name, "store": layout.tracking_store(study)}
 
 
 def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed: int,
@@ -86,6 +92,7 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
         # beside the mid-cell checkpoints while training (a resumed build continues the curve), then moved
         # into the checkpoint, with which it stays
         curves = CurveWriter(resume / "curves", tag="intermediate",
+                             **_tracking(study, f"{scale.name}-{intermediate}-seed{seed}"),
                              resume_from=0 if scale.ranks > 1 else latest_step(resume))
         tasks = {}
         for name, config in zip(recipe.members, recipe.member_configs, strict=True):
@@ -110,7 +117,7 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
             tasks[name] = (build_head_model(source, task, scale.revision), features)
         if len(tasks) > 1:
             share_encoder([model for model, _ in tasks.values()])
-        with preemption.listening():
+        with curves, preemption.listening():  # a training that raises ends its tracking runs as failed
             stats["train"] = train(tasks, recipe.loop, seed, tokenizer.pad_token_id, device, progress,
                                    description=f"{scale.name}/{intermediate}", on_step=curves, checkpoint_dir=resume)
         curves.close()
@@ -227,21 +234,23 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
     features = cached_featurize(features_dir(study), task, train_examples, tokenizer, config.max_length,
                                 config.doc_stride, train=True, label_piece=config.tagging_label_piece)
     name = f"{scale.name}-{intermediate}-{target}-seed{seed}"
-    curves = CurveWriter(study.output_dir / "curves" / name, tag="target",  # whole even when resumed
+    folder = layout.target_curves(study, scale.name, intermediate, target, seed)
+    curves = CurveWriter(folder, tag="target", **_tracking(study, folder.name),  # whole even when resumed
                          resume_from=0 if scale.ranks > 1 else latest_step(resume_dir(study, name)))
-    if scale.ranks > 1:  # a torchrun job; the trained head model is then evaluated here, on one device
-        kind = model_kind(task)
-        job = train_on_ranks(scale, task, kind.head_class(task), kind.head_kwargs(task), checkpoint, features,
-                             config, seed, tokenizer.pad_token_id, ranks_dir(study, name), resume_dir(study, name),
-                             MODEL, on_step=curves)
-        model = kind.head_class(task).from_pretrained(str(job / MODEL)).to(device)
-    else:
-        torch.manual_seed(seed)  # the new head's initialisation is part of what the seed determines
-        model = build_head_model(checkpoint, task, revision)
-        with preemption.listening():
-            train({target: (model, features)}, config, seed, tokenizer.pad_token_id, device, progress,
-                  description=f"{scale.name}/{intermediate}/{target}", on_step=curves,
-                  checkpoint_dir=resume_dir(study, name))
+    with curves:  # a training that raises ends its tracking runs as failed
+        if scale.ranks > 1:  # a torchrun job; the trained head model is then evaluated here, on one device
+            kind = model_kind(task)
+            job = train_on_ranks(scale, task, kind.head_class(task), kind.head_kwargs(task), checkpoint, features,
+                                 config, seed, tokenizer.pad_token_id, ranks_dir(study, name),
+                                 resume_dir(study, name), MODEL, on_step=curves)
+            model = kind.head_class(task).from_pretrained(str(job / MODEL)).to(device)
+        else:
+            torch.manual_seed(seed)  # the new head's initialisation is part of what the seed determines
+            model = build_head_model(checkpoint, task, revision)
+            with preemption.listening():
+                train({target: (model, features)}, config, seed, tokenizer.pad_token_id, device, progress,
+                      description=f"{scale.name}/{intermediate}/{target}", on_step=curves,
+                      checkpoint_dir=resume_dir(study, name))
     curve = curves.close()
     base = _base_row(study, scale, intermediate, target, seed)
     rows: list[dict] = []

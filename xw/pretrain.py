@@ -155,6 +155,7 @@ def pretrain_mlm(
     dropout: float = 0.0,
     init_std: float = 0.1,
     mask_probability: float = 0.3,
+    curve_options: dict | None = None,
 ) -> Path:
     """Pretrain an ``XLMRobertaForMaskedLM`` from scratch on the mini-world corpus; return ``out_dir``.
 
@@ -206,34 +207,36 @@ def pretrain_mlm(
 
         start, cpu_start = time.perf_counter(), time.process_time()
         losses: list[float] = []
-        curves = CurveWriter(tmp / "curves", tag="pretrain")  # TensorBoard events, moved with the checkpoint
-        bar = tqdm(range(steps), desc=f"pretrain L{layers} h{hidden}", disable=not progress, mininterval=1.0)
-        for step in bar:
-            step_start = time.perf_counter()
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, steps, learning_rate, warmup)
-            ids, attention = _batch(seqs, order.sample(range(len(seqs)), batch_size), pad_id)
-            inputs, labels = mask_tokens(
-                ids, mask_id=mask_id, n_special=5, vocab_size=vocab, generator=gen, probability=mask_probability
-            )
-            hidden_states = model.roberta(input_ids=inputs, attention_mask=attention).last_hidden_state
-            targets = labels != -100
-            loss = F.cross_entropy(model.lm_head(hidden_states[targets]), labels[targets])
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"MLM loss became {loss.item()} at step {step} (L{layers} h{hidden}, lr {learning_rate}); "
-                    "lower learning_rate or raise warmup_fraction."
+        # TensorBoard events, moved with the checkpoint (and W&B / MLflow runs when curve_options ask for them)
+        curves = CurveWriter(tmp / "curves", tag="pretrain", **(curve_options or {}))
+        with curves:  # a NaN loss (TrainingError) ends the tracking runs as failed
+            bar = tqdm(range(steps), desc=f"pretrain L{layers} h{hidden}", disable=not progress, mininterval=1.0)
+            for step in bar:
+                step_start = time.perf_counter()
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(step, steps, learning_rate, warmup)
+                ids, attention = _batch(seqs, order.sample(range(len(seqs)), batch_size), pad_id)
+                inputs, labels = mask_tokens(
+                    ids, mask_id=mask_id, n_special=5, vocab_size=vocab, generator=gen, probability=mask_probability
                 )
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-            curves(StepLog(step=step + 1, loss=losses[-1], grad_norm=float(grad_norm),
-                           learning_rate=optimizer.param_groups[0]["lr"], tokens=int(attention.sum()),
-                           seconds=time.perf_counter() - step_start))
-            if step % 20 == 0:
-                bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
+                hidden_states = model.roberta(input_ids=inputs, attention_mask=attention).last_hidden_state
+                targets = labels != -100
+                loss = F.cross_entropy(model.lm_head(hidden_states[targets]), labels[targets])
+                if not torch.isfinite(loss):
+                    raise TrainingError(
+                        f"MLM loss became {loss.item()} at step {step} (L{layers} h{hidden}, lr {learning_rate}); "
+                        "lower learning_rate or raise warmup_fraction."
+                    )
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                losses.append(loss.item())
+                curves(StepLog(step=step + 1, loss=losses[-1], grad_norm=float(grad_norm),
+                               learning_rate=optimizer.param_groups[0]["lr"], tokens=int(attention.sum()),
+                               seconds=time.perf_counter() - step_start))
+                if step % 20 == 0:
+                    bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         curves.close()
 

@@ -10,7 +10,8 @@ template's CDN blocks are emptied. (LaTeX in markdown is therefore shown as sour
 
 The page is for readers: a header (the question, the study, contents) comes first; the analysis
 notebook is shown without its code (the executed notebook, linked from the header, has it) and
-without cells tagged ``remove-cell``; the grid's cells follow, with their code, for debugging.
+without cells tagged ``remove-cell``; then the training curves, one small panel per trained cell
+(xw.curve_panel); the grid's cells follow, with their code, for debugging.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import nbformat
 
 from xw.cells import Cell
+from xw.curve_panel import cell_curves, panel_html
 from xw.ledger import CellState, cell_states, find_verdict, stray_failures
 from xw.params import Study
 
@@ -71,8 +73,12 @@ main { max-width: 1280px; margin: 0 auto; }
 .xw-answer .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"] pre::before {
   content: "note: "; font-weight: bold; color: #8a5a00; }
 
-.xw-cells table { border-collapse: collapse; margin: 1em 0; }
-section.xw-cells td, section.xw-cells th { border: 1px solid #ddd; padding: 2px 8px; text-align: left; }
+.xw-cells table, .xw-curves table { border-collapse: collapse; margin: 1em 0; }
+section.xw-cells.jp-RenderedHTMLCommon td, section.xw-cells.jp-RenderedHTMLCommon th,
+section.xw-curves.jp-RenderedHTMLCommon td, section.xw-curves.jp-RenderedHTMLCommon th { border: 1px solid #ddd;
+  padding: 2px 8px; text-align: left; }
+.xw-curves { padding: 0 var(--jp-notebook-padding, 10px); }
+.xw-diverged { color: #d62728; font-weight: bold; }
 .xw-state-failed, .xw-state-skipped { color: #b52a1c; font-weight: bold; }
 .xw-cells details { margin: 0.5em 0; border: 1px solid #ddd; padding: 0.3em; }
 .xw-cells summary { cursor: pointer; font-family: var(--jp-code-font-family, monospace); }
@@ -235,6 +241,8 @@ def export_report(study: Study, notebooks: list[Path], out: Path, *, answer_firs
         page_nb = nbformat.v4.new_notebook()
     page_nb.metadata["title"] = f"xw report: {study.name}"
     rows = _cell_rows(out, cell_notebooks, states, strays)
+    curves = panel_html(cell_curves(study, [s.cell for s in states]), out)  # xw.curve_panel; "" if none trained
+    figures += bool(curves)
 
     bodies: list[str] = []
     if len(cell_notebooks) <= max_embedded:
@@ -253,7 +261,7 @@ def export_report(study: Study, notebooks: list[Path], out: Path, *, answer_firs
     before = _header_html(study, verdict, notice, answer, out, rows, summary=_has_summary(page_nb))
     if answer is not None:
         before += '<div class="xw-answer">'
-    after = ("</div>" if answer is not None else "") + _cells_html(out, cell_notebooks, bodies, rows)
+    after = ("</div>" if answer is not None else "") + curves + _cells_html(out, cell_notebooks, bodies, rows)
     after += _RESIZE_JS + _TOC_JS
     page, _ = _exporter(_PAGE_TEMPLATE, hide_code=True).from_notebook_node(
         page_nb, resources={"xw_head": head, "xw_before": before, "xw_after": after})

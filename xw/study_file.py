@@ -26,8 +26,10 @@ from xw.params import (
     RetrievalConfig,
     SlurmConfig,
     Study,
+    TrackingConfig,
     TrainConfig,
 )
+from xw.tracking import BACKENDS, WANDB_MODES, missing_backends
 from xw.validate import dataclass_from, exists, fail, mapping, show, sorted_keys, string_list, typed
 from xw.validate import resolve_path as in_study_folder
 
@@ -89,6 +91,7 @@ TOP_LEVEL_KEYS = (
     "retrieval",
     "executor",
     "languages",
+    "tracking",
 )
 
 
@@ -226,7 +229,27 @@ def parse_study(raw: Any, path: Path, output_root: str | Path | None, task_roles
         languages=languages,
         output_root=Path(output_root if output_root is not None else "outputs").resolve(),
         description=str(raw.get("description", "")),
+        tracking=_tracking(path, raw.get("tracking"), name),
     )
+
+
+def _tracking(path: Path, raw: Any, study: str) -> TrackingConfig:
+    """tracking: which curve backends beside TensorBoard; a named one that is not installed fails here,
+    before any training, with the pip command that installs it."""
+    raw = dict(mapping(path, "tracking", raw))
+    backends = string_list(path, "tracking.backends", raw.pop("backends", ["tensorboard"]))
+    config = dataclass_from(path, "tracking", TrackingConfig, raw)
+    for name in backends:
+        if name not in BACKENDS:
+            raise fail(path, "tracking.backends", f"unknown backend {name!r}; allowed: {list(BACKENDS)}")
+    for name in missing_backends(backends):
+        raise fail(path, "tracking.backends", f"{name!r} is not installed: pip install 'xw[{name}]' "
+                   f"(or remove {name} from tracking.backends)")
+    if config.mode not in WANDB_MODES:
+        raise fail(path, "tracking.mode", f"unknown mode {config.mode!r}; allowed: {list(WANDB_MODES)}")
+    if config.project is not None and not config.project.strip():
+        raise fail(path, "tracking.project", "must be a non-empty name (or leave it out: the study's name)")
+    return dataclasses.replace(config, backends=backends, project=config.project or study)
 
 
 def _check_tasks(path: Path, key: str, names: tuple[str, ...], task_roles: Mapping[str, str],
