@@ -30,7 +30,7 @@ from xw.models import (
 )
 from xw.params import NONE, ModelScale, Study
 from xw.provenance import provenance_columns
-from xw.results import git_commit, hyperparameters_json, metric_rows
+from xw.results import git_commit, hyperparameters_json, metric_rows, prediction_rows
 from xw.retrieval import evaluate_retrieval, layer_for
 from xw.tasks import get_task, with_label_names
 from xw.tracking import CurveWriter, read_summary
@@ -130,9 +130,11 @@ def _languages_with_data(study: Study, task, load) -> list[tuple[str, object]]:
     return loaded
 
 
-def run_intermediate_cell(study: Study, scale_name: str, intermediate: str, seed: int,
-                          progress: bool = True) -> list[dict]:
-    """Phase (ii), then score every retrieval target straight from the resulting encoder."""
+def run_intermediate_cell(study: Study, scale_name: str, intermediate: str, seed: int, progress: bool = True,
+                          predictions: list[dict] | None = None) -> list[dict]:
+    """Phase (ii), then score every retrieval target straight from the resulting encoder.
+
+    ``predictions``, when given, receives one row per retrieval query (xw.results.prediction_rows)."""
     started = time.perf_counter()
     scale = study.scale(scale_name)
     checkpoint, _ = ensure_intermediate(study, scale, intermediate, seed, progress)
@@ -159,6 +161,8 @@ def run_intermediate_cell(study: Study, scale_name: str, intermediate: str, seed
                                             study.retrieval.max_length, device)
                 rows += metric_rows(base, language, task.eval_split_for(language), result,
                                     task.primary_metric or "accuracy")
+                if predictions is not None:
+                    predictions += prediction_rows(base, language, task.eval_split_for(language), result.predictions)
     hyper = hyperparameters_json(retrieval=study.retrieval, layer=layer,
                                  intermediate=study.intermediate_recipe(intermediate).record(),
                                  max_eval_examples={t.name: study.train_config(t.name).max_eval_examples
@@ -168,8 +172,10 @@ def run_intermediate_cell(study: Study, scale_name: str, intermediate: str, seed
 
 
 def run_target_cell(study: Study, scale_name: str, intermediate: str, target: str, seed: int,
-                    progress: bool = True) -> list[dict]:
-    """Phase (iii): fine-tune on the target's English training set, evaluate every language zero-shot."""
+                    progress: bool = True, predictions: list[dict] | None = None) -> list[dict]:
+    """Phase (iii): fine-tune on the target's English training set, evaluate every language zero-shot.
+
+    ``predictions``, when given, receives one row per evaluated example (xw.results.prediction_rows)."""
     started = time.perf_counter()
     scale = study.scale(scale_name)
     task = with_label_names(get_task(target), data_config(study))
@@ -200,5 +206,7 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
         result = evaluate_examples(model, tokenizer, task, examples, language, config, device)
         rows += metric_rows(base, language, task.eval_split_for(language, source), result,
                             task.primary_metric or "accuracy")
+        if predictions is not None:
+            predictions += prediction_rows(base, language, task.eval_split_for(language, source), result.predictions)
     return [{**row, **curve} for row in _finish(rows, started, device, hyperparameters_json(
         target=config, intermediate=study.intermediate_recipe(intermediate).record()))]
