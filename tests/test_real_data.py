@@ -170,6 +170,9 @@ def check_rows(frame, task: str) -> None:
     assert set(headline.metric) == {spec.primary_metric}
     assert sorted(headline.language) == sorted(set(frame.language)) == sorted(expected_languages(task))
     assert (frame.split == frame.language.map(spec.eval_split_for)).all()
+    for value in frame.data_revision:  # the files each row's numbers came from, by content hash (issue 14)
+        files = json.loads(value)["files"]
+        assert files and all(p.split("/")[0] in ("download", "intermediate") and len(h) == 16 for p, h in files.items())
 
 
 # ----------------------------------------------------------------------------- cells on real data

@@ -21,7 +21,7 @@ COLUMNS = [
     "split", "seed", "metric", "value", "primary", "git_commit", "finished_at", "device", "wall_seconds",
     "hyperparameters",
     # provenance (xw.provenance) and the training curve (xw.tracking): every number traceable, a diverged run visible
-    "xw_version", "git_describe", "library_versions", "model_revision",
+    "xw_version", "git_describe", "library_versions", "model_revision", "data_revision",
     "train_initial_loss", "train_final_loss", "train_diverged",
 ]
 
