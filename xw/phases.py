@@ -167,8 +167,8 @@ def run_intermediate_cell(study: Study, scale_name: str, intermediate: str, seed
                     reads.update(dev_reads)
                 result = evaluate_retrieval(encoder, tokenizer, task, test, dev, layer,
                                             study.retrieval.max_length, device)
-                revision = revision_json(merged(trained_on, summary(reads, data_root)))
-                rows += metric_rows({**base, "data_revision": revision}, language, task.eval_split_for(language),
+                read = revision_json(merged(trained_on, summary(reads, data_root)))
+                rows += metric_rows({**base, "data_revision": read}, language, task.eval_split_for(language),
                                     result, task.primary_metric or "accuracy")
                 if predictions is not None:
                     predictions += prediction_rows(base, language, task.eval_split_for(language), result.predictions)
@@ -217,8 +217,8 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
     rows: list[dict] = []
     for language, examples, reads in evaluation:
         result = evaluate_examples(model, tokenizer, task, examples, language, config, device)
-        revision = revision_json(merged(trained_on, summary(reads, data_root)))
-        rows += metric_rows({**base, "data_revision": revision}, language, task.eval_split_for(language, source),
+        read = revision_json(merged(trained_on, summary(reads, data_root)))
+        rows += metric_rows({**base, "data_revision": read}, language, task.eval_split_for(language, source),
                             result, task.primary_metric or "accuracy")
         if predictions is not None:
             predictions += prediction_rows(base, language, task.eval_split_for(language, source), result.predictions)
