@@ -170,6 +170,9 @@ def check_rows(frame, task: str) -> None:
     assert set(headline.metric) == {spec.primary_metric}
     assert sorted(headline.language) == sorted(set(frame.language)) == sorted(expected_languages(task))
     assert (frame.split == frame.language.map(spec.eval_split_for)).all()
+    for value in frame.data_revision:  # the files each row's numbers came from, by content hash (issue 14)
+        files = json.loads(value)["files"]
+        assert files and all(p.split("/")[0] in ("download", "intermediate") and len(h) == 16 for p, h in files.items())
 
 
 # ----------------------------------------------------------------------------- cells on real data
@@ -184,6 +187,19 @@ def test_retrieval_targets_scored_from_the_baseline_encoder(target_study):
     assert len(expected_languages("tatoeba")) >= 2
     bucc = frame[(frame.target_task == "bucc2018") & (frame.metric == "threshold")]
     assert len(bucc) == 1  # the threshold chosen on dev is recorded with the F1
+    # the predictions file backs every row: BUCC precision / recall from its mined and gold pairs
+    import pandas as pd
+
+    from xw.layout import predictions_path
+
+    predictions = pd.read_parquet(predictions_path(target_study, Cell("intermediate", "tiny", "none", 0)))
+    assert set(zip(predictions.target_task, predictions.language, strict=True)) == set(
+        zip(frame.target_task, frame.language, strict=True))
+    for language, part in predictions[predictions.target_task == "bucc2018"].groupby("language"):
+        rows = frame[(frame.target_task == "bucc2018") & (frame.language == language)].set_index("metric").value
+        mined, gold = (part.prediction != "").sum(), (part.gold != "").sum()
+        assert 100 * part.correct.sum() / max(mined, 1) == pytest.approx(rows["precision"])
+        assert 100 * part.correct.sum() / gold == pytest.approx(rows["recall"])
 
 
 @pytest.mark.parametrize("target", [t for t in TARGETS if get_task(t).kind != "retrieval"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from xw.layout import result_path
+from xw.layout import predictions_path, result_path
 from xw.params import Study
 
 
@@ -96,23 +96,35 @@ def _set_threads() -> None:
 
 
 def run_cell(study: Study, cell: Cell, progress: bool = True):
-    """Run one cell's kernels and write its result file atomically; returns the tidy rows."""
+    """Run one cell's kernels and write its predictions and then its result file atomically; returns the tidy rows.
+
+    A predictions file left by an earlier, unfinished run goes first, and one written just before a failed
+    result write is removed again: predictions exist only beside the rows of the same run."""
     import pandas as pd
 
     from xw.phases import run_intermediate_cell, run_target_cell
-    from xw.results import COLUMNS, atomic_write_csv
+    from xw.results import COLUMNS, atomic_write_csv, write_predictions
 
     _set_threads()
+    predictions_file = predictions_path(study, cell)
+    predictions_file.unlink(missing_ok=True)
+    predictions: list[dict] = []
     if cell.kind == "intermediate":
-        rows = run_intermediate_cell(study, cell.scale, cell.intermediate, cell.seed, progress)
+        rows = run_intermediate_cell(study, cell.scale, cell.intermediate, cell.seed, progress, predictions)
     elif cell.kind == "target":
         if not cell.target:
             raise ValueError(f"target cell {cell.id} has no target task")
-        rows = run_target_cell(study, cell.scale, cell.intermediate, cell.target, cell.seed, progress)
+        rows = run_target_cell(study, cell.scale, cell.intermediate, cell.target, cell.seed, progress, predictions)
     else:
         raise ValueError(f"unknown cell kind {cell.kind!r}")
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    atomic_write_csv(frame, result_path(study, cell))
+    try:
+        if predictions:
+            write_predictions(predictions, predictions_file)
+        atomic_write_csv(frame, result_path(study, cell))
+    except BaseException:
+        predictions_file.unlink(missing_ok=True)
+        raise
     _release_memory()
     return frame
 

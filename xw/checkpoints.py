@@ -13,8 +13,12 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from xw.errors import XWError
 from xw.params import NONE, ModelScale, Study, config_hash
 from xw.provenance import key_versions, model_revision
+from xw.tasks import get_task
+from xw.tasks.base import data_config
+from xw.tasks.revision import split_revision
 
 MARKER = "xw-complete.json"
 
@@ -109,8 +113,23 @@ def needs_pretraining(study: Study, scale: ModelScale) -> bool:
     return scale.is_mini and not is_complete(Path(pretrained_source(study, scale)))
 
 
+def intermediate_data_revision(study: Study, intermediate: str) -> dict[str, dict]:
+    """Each member's English training data revision (xw.tasks.revision.split_revision): files' hashes, hub pins."""
+    if intermediate == NONE:
+        return {}
+    members = study.intermediate_recipe(intermediate).members
+    if study.data.source == "miniworld":  # generated in memory from world_seed (already in the key)
+        return {name: {} for name in members}
+    config = data_config(study)
+    return {name: split_revision(get_task(name), get_task(name).train_split or "train", "en", config)
+            for name in members}
+
+
 def intermediate_dir(study: Study, scale: ModelScale, intermediate: str, seed: int) -> Path:
-    """Keyed by what determines the checkpoint (Study.intermediate_recipe), not by which study or target uses it."""
+    """Keyed by what determines the checkpoint (Study.intermediate_recipe), not by which study or target uses it.
+
+    The members' training data revision is part of the key: a changed data file trains anew. Data generated in
+    memory (the mini-world) has none and leaves the key as it was before data revisions were recorded."""
     recipe = study.intermediate_recipe(intermediate)
     # pretrained_key names the phase-(i) model by what defines it (hub id, path or mini architecture), not
     # where its cache lives: moving outputs/ keeps the phase-(ii) checkpoints valid
@@ -118,7 +137,9 @@ def intermediate_dir(study: Study, scale: ModelScale, intermediate: str, seed: i
     numbers = {**recipe.record(), "loop": recipe.loop.numbers() if recipe.loop else None,
                "member_configs": {m: c.numbers() for m, c in zip(recipe.members, recipe.member_configs, strict=True)}}
     # library major versions change a trained checkpoint's numbers: an upgrade trains anew (stale_checkpoints)
-    key = config_hash(pretrained_key(study, scale), study.data, numbers, seed, key_versions())
+    data = intermediate_data_revision(study, intermediate)
+    key = config_hash(pretrained_key(study, scale), study.data.identity(), numbers, seed, key_versions(),
+                      *([data] if any(data.values()) else []))
     return cache_root(study) / "intermediate" / f"{scale.name}-{intermediate}-seed{seed}-{key}"
 
 
@@ -134,7 +155,10 @@ def stale_checkpoints(study: Study) -> list[Path]:
             if intermediate == NONE:
                 continue
             for seed in study.seeds:
-                path = intermediate_dir(study, scale, intermediate, seed)
+                try:
+                    path = intermediate_dir(study, scale, intermediate, seed)
+                except XWError:  # its training data is missing now: which key is current is unknown, list none
+                    continue
                 current.add(path.name)
                 prefixes.append(f"{scale.name}-{intermediate}-seed{seed}-")
     return sorted(p for p in root.iterdir() if p.is_dir() and p.name not in current and is_complete(p)

@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 from xw.params import Study
-from xw.tasks import DataConfig, RetrievalSet, TaskSpec
-
-
-def data_config(study: Study) -> DataConfig:
-    """The study's data section as the loaders see it (options included: data.options in the file)."""
-    return DataConfig(
-        source=study.data.source,  # type: ignore[arg-type]
-        root=Path(study.data.root) if study.data.root else None,
-        world_seed=study.data.world_seed,
-        cache_dir=study.output_root / "_cache" / "data",
-        options=dict(study.data.options),
-    )
+from xw.tasks import RetrievalSet, TaskSpec
+from xw.tasks.base import data_config  # where the cache keys (xw.checkpoints) also get it
 
 
 def load_examples(study: Study, task: TaskSpec, split: str, language: str, limit: int = 0) -> list[dict]:

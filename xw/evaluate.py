@@ -14,6 +14,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from xw.featurize import Feature, collate, featurize, sequential_batches
 from xw.kinds import model_kind
+from xw.kinds.base import Scores
 from xw.params import TrainConfig
 from xw.tasks import TaskSpec
 from xw.train import autocast_context
@@ -44,8 +45,8 @@ def predict_logits(model: PreTrainedModel, features: list[Feature], pad_id: int,
 
 def evaluate_examples(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: TaskSpec,
                       examples: Sequence[dict], language: str, config: TrainConfig,
-                      device: torch.device) -> dict[str, float]:
-    """Score a model on one language's examples; returns the metric's dict (0-100 scale)."""
+                      device: torch.device) -> Scores:
+    """Score a model on one language's examples: the metric's dict (0-100 scale), carrying the prediction rows."""
     features = featurize(task, examples, tokenizer, config.max_length, config.doc_stride, train=False,
                          label_piece=config.tagging_label_piece)
     outputs = predict_logits(model, features, tokenizer.pad_token_id, config.eval_batch_size, device, config.bf16)

@@ -4,6 +4,11 @@ Everything else asks here instead of joining folder names itself, so the layout 
 once. Under ``outputs/<study>/``:
 
 - ``cells/<cell>.csv`` — a cell's result rows (written atomically); the cell is done when it exists;
+- ``predictions/<cell>.parquet`` — every example the cell evaluated, one row each (cell keys, language,
+  split, example index / id, gold, prediction, correct; xw.results.write_predictions), written atomically
+  just before the cell's result file, so a done cell's rows and predictions come from one run and a
+  failed cell leaves none; a cell that evaluates nothing (an intermediate cell without retrieval
+  targets) writes none;
 - ``results.csv`` — every cell's rows merged (xw.results.collect);
 - ``notebooks/<cell>.ipynb`` — the executed copy (written under a temp name, then renamed);
 - ``notebooks/analysis.ipynb`` — the executed analysis notebook (it prints the VERDICT line);
@@ -56,6 +61,11 @@ def cells_dir(study: Study) -> Path:
 def result_path(study: Study, cell: HasId) -> Path:
     """The cell's result file: the cell is done when it exists."""
     return cells_dir(study) / f"{cell.id}.csv"
+
+
+def predictions_path(study: Study, cell: HasId) -> Path:
+    """The cell's per-example predictions (Parquet), beside its result file's id."""
+    return study.output_dir / "predictions" / f"{cell.id}.parquet"
 
 
 def results_path(study: Study) -> Path:

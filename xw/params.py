@@ -117,6 +117,15 @@ class DataSpec:
     world_seed: int = 0
     # loader options, passed to every task's loader as DataConfig.options (names in DATA_OPTIONS)
     options: dict[str, Any] = field(default_factory=dict, hash=False)
+    # hub dataset id -> pinned revision (branch, tag or commit sha), passed to datasets.load_dataset
+    revisions: dict[str, str] = field(default_factory=dict, hash=False)
+
+    def identity(self) -> dict[str, Any]:
+        """The fields hashed into cache keys; no pins hash as before data.revisions existed (old keys stay valid)."""
+        fields = dataclasses.asdict(self)
+        if not fields["revisions"]:
+            del fields["revisions"]
+        return fields
 
 
 # what each data source's loaders read from data.options, and the type of each value

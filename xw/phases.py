@@ -35,9 +35,10 @@ from xw.models import (
 )
 from xw.params import NONE, ModelScale, Study
 from xw.provenance import provenance_columns
-from xw.results import git_commit, hyperparameters_json, metric_rows
+from xw.results import git_commit, hyperparameters_json, metric_rows, prediction_rows
 from xw.retrieval import evaluate_retrieval, layer_for
 from xw.tasks import get_task, with_label_names
+from xw.tasks.revision import Reads, merged, recording, revision_json, summary
 from xw.tracking import CurveWriter, read_summary
 from xw.train import TrainStats, train
 from xw.train_state import latest_step
@@ -125,7 +126,8 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
         first_model = next(iter(tasks.values()))[0]
         save_encoder(first_model, tokenizer, tmp)
         return {"scale": scale.name, "intermediate": intermediate, "members": recipe.members, "seed": seed,
-                "source": source, "train_seconds": stats["train"].seconds, "finished_at": now()}
+                "source": source, "train_seconds": stats["train"].seconds, "finished_at": now(),
+                "data_revision": checkpoints.intermediate_data_revision(study, intermediate)}
 
     checkpoints.build_atomically(out_dir, build)
     return str(out_dir), stats.get("train")
@@ -155,8 +157,9 @@ def _finish(rows: list[dict], started: float, device: torch.device, hyperparamet
     return [{**row, **meta} for row in rows]
 
 
-def _languages_with_data(study: Study, task, load) -> list[tuple[str, object]]:
-    """Load every evaluation language; a language whose file is missing is skipped with a warning."""
+def _languages_with_data(study: Study, task, load) -> list[tuple[str, object, Reads]]:
+    """Load every evaluation language with what it read (its data revision); a language whose file is missing
+    is skipped with a warning."""
     loaded, missing, errors = [], [], []
     languages = evaluation_languages(study, task)
     if not languages:
@@ -164,7 +167,8 @@ def _languages_with_data(study: Study, task, load) -> list[tuple[str, object]]:
                                 f"its languages: {list(task.languages)}. Add one to languages: in {study.path}")
     for language in languages:
         try:
-            loaded.append((language, load(language)))
+            with recording() as reads:
+                loaded.append((language, load(language), reads))
         except DataNotFoundError as err:
             missing.append(language)
             errors.append(str(err))
@@ -176,35 +180,44 @@ def _languages_with_data(study: Study, task, load) -> list[tuple[str, object]]:
     return loaded
 
 
-def run_intermediate_cell(study: Study, scale_name: str, intermediate: str, seed: int,
-                          progress: bool = True) -> list[dict]:
-    """Phase (ii), then score every retrieval target straight from the resulting encoder."""
+def run_intermediate_cell(study: Study, scale_name: str, intermediate: str, seed: int, progress: bool = True,
+                          predictions: list[dict] | None = None) -> list[dict]:
+    """Phase (ii), then score every retrieval target straight from the resulting encoder.
+
+    ``predictions``, when given, receives one row per retrieval query (xw.results.prediction_rows)."""
     started = time.perf_counter()
     scale = study.scale(scale_name)
     checkpoint, _ = ensure_intermediate(study, scale, intermediate, seed, progress)
     device = pick_device()
     rows: list[dict] = []
     layer = None
+    data_root = data_config(study).root
     retrieval_tasks = [get_task(t) for t in study.target_tasks if not get_task(t).task_kind.trained]
     if retrieval_tasks:
         revision = scale.revision if checkpoint == scale.hub else None  # pins the hub model, not a saved one
         encoder = load_encoder(checkpoint, revision).to(device)
         tokenizer = load_tokenizer(checkpoint, revision)
         layer = layer_for(encoder, study.retrieval.layer_fraction)
+        trained_on = merged(*checkpoints.intermediate_data_revision(study, intermediate).values())
         for task in retrieval_tasks:
             base = _base_row(study, scale, intermediate, task.name, seed)
             cap = study.train_config(task.name).max_eval_examples  # a subsample (xw.data.subsample_retrieval)
-            for language, test in _languages_with_data(
+            for language, test, reads in _languages_with_data(
                     study, task, lambda lang, t=task, n=cap: load_retrieval(study, t, t.eval_split_for(lang), lang, n)):
                 if language == "en":
                     continue  # retrieval pairs are <language> -> English
                 dev = None
                 if task.dev_split and task.dev_split != task.eval_split_for(language):
-                    dev = load_retrieval(study, task, task.dev_split, language, cap)
+                    with recording() as dev_reads:
+                        dev = load_retrieval(study, task, task.dev_split, language, cap)
+                    reads.update(dev_reads)
                 result = evaluate_retrieval(encoder, tokenizer, task, test, dev, layer,
                                             study.retrieval.max_length, device)
-                rows += metric_rows(base, language, task.eval_split_for(language), result,
-                                    task.primary_metric or "accuracy")
+                read = revision_json(merged(trained_on, summary(reads, data_root)))
+                rows += metric_rows({**base, "data_revision": read}, language, task.eval_split_for(language),
+                                    result, task.primary_metric or "accuracy")
+                if predictions is not None:
+                    predictions += prediction_rows(base, language, task.eval_split_for(language), result.predictions)
     hyper = hyperparameters_json(retrieval=study.retrieval, layer=layer,
                                  intermediate=study.intermediate_recipe(intermediate).record(),
                                  max_eval_examples={t.name: study.train_config(t.name).max_eval_examples
@@ -214,8 +227,10 @@ def run_intermediate_cell(study: Study, scale_name: str, intermediate: str, seed
 
 
 def run_target_cell(study: Study, scale_name: str, intermediate: str, target: str, seed: int,
-                    progress: bool = True) -> list[dict]:
-    """Phase (iii): fine-tune on the target's English training set, evaluate every language zero-shot."""
+                    progress: bool = True, predictions: list[dict] | None = None) -> list[dict]:
+    """Phase (iii): fine-tune on the target's English training set, evaluate every language zero-shot.
+
+    ``predictions``, when given, receives one row per evaluated example (xw.results.prediction_rows)."""
     started = time.perf_counter()
     scale = study.scale(scale_name)
     task = with_label_names(get_task(target), data_config(study))
@@ -226,7 +241,8 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
     device = pick_device()
     revision = scale.revision if checkpoint == scale.hub else None  # pins the hub model, not a saved one
     tokenizer = load_tokenizer(checkpoint, revision)
-    train_examples = load_examples(study, task, task.train_split or "train", "en", config.max_train_examples)
+    with recording() as train_reads:
+        train_examples = load_examples(study, task, task.train_split or "train", "en", config.max_train_examples)
     source = data_config(study).source  # MLQA: hub evaluates XTREME's test split, the local tree only has dev
     evaluation = _languages_with_data(
         study, task, lambda lang: load_examples(study, task, task.eval_split_for(lang, source), lang,
@@ -253,11 +269,17 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
                       checkpoint_dir=resume_dir(study, name))
     curve = curves.close()
     base = _base_row(study, scale, intermediate, target, seed)
+    data_root = data_config(study).root
+    trained_on = merged(*checkpoints.intermediate_data_revision(study, intermediate).values(),
+                        summary(train_reads, data_root))
     rows: list[dict] = []
-    for language, examples in evaluation:
+    for language, examples, reads in evaluation:
         result = evaluate_examples(model, tokenizer, task, examples, language, config, device)
-        rows += metric_rows(base, language, task.eval_split_for(language, source), result,
-                            task.primary_metric or "accuracy")
+        read = revision_json(merged(trained_on, summary(reads, data_root)))
+        rows += metric_rows({**base, "data_revision": read}, language, task.eval_split_for(language, source),
+                            result, task.primary_metric or "accuracy")
+        if predictions is not None:
+            predictions += prediction_rows(base, language, task.eval_split_for(language, source), result.predictions)
     if scale.ranks > 1:
         shutil.rmtree(ranks_dir(study, name), ignore_errors=True)  # the exported head model: rows are computed
     return [{**row, **curve} for row in _finish(rows, started, device, hyperparameters_json(

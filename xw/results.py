@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xw.atomic import atomic_write_text
+from xw.atomic import atomic_write_text, atomic_write_with
 from xw.layout import cells_dir, results_path
 from xw.params import Study
 
@@ -21,7 +21,7 @@ COLUMNS = [
     "split", "seed", "metric", "value", "primary", "git_commit", "finished_at", "device", "wall_seconds",
     "hyperparameters",
     # provenance (xw.provenance) and the training curve (xw.tracking): every number traceable, a diverged run visible
-    "xw_version", "git_describe", "library_versions", "model_revision",
+    "xw_version", "git_describe", "library_versions", "model_revision", "data_revision",
     "train_initial_loss", "train_final_loss", "train_diverged",
 ]
 
@@ -42,6 +42,27 @@ def atomic_write_csv(frame: pd.DataFrame, path: Path) -> None:
 def metric_rows(base: dict, language: str, split: str, result: dict[str, float], primary: str) -> list[dict]:
     return [{**base, "language": language, "split": split, "metric": name, "value": float(value),
              "primary": name == primary} for name, value in result.items()]
+
+
+PREDICTION_KEYS = ["scale", "intermediate_task", "target_task", "seed", "language", "split"]
+
+
+def prediction_rows(base: dict, language: str, split: str, predictions: list[dict]) -> list[dict]:
+    """A kind's per-example rows (xw.kinds.base.Scores.predictions) under the cell's keys, language and split."""
+    keys = {k: base[k] for k in PREDICTION_KEYS[:4]}
+    return [{**keys, "language": language, "split": split, **row} for row in predictions]
+
+
+def write_predictions(rows: list[dict], path: Path) -> None:
+    """A cell's per-example predictions as one Parquet file, written atomically (xw.layout.predictions_path)."""
+    frame = pd.DataFrame(rows)
+    leading = [c for c in PREDICTION_KEYS + ["example_index", "example_id", "gold", "prediction", "correct"]
+               if c in frame.columns]
+    frame = frame[leading + [c for c in frame.columns if c not in leading]]
+    for column in ("gold_index", "predicted_index"):  # ints, missing where a row has none (BUCC beside Tatoeba)
+        if column in frame.columns:
+            frame[column] = frame[column].astype("Int64")
+    atomic_write_with(path, lambda tmp: frame.to_parquet(tmp, index=False, engine="pyarrow"))
 
 
 def hyperparameters_json(**configs: object) -> str:

@@ -15,6 +15,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from xw import metrics as xw_metrics
 from xw.featurize import collate, sequential_batches
+from xw.kinds.base import Scores
 from xw.tasks import RetrievalSet, TaskSpec
 
 
@@ -59,9 +60,10 @@ def tatoeba(source: torch.Tensor, target: torch.Tensor) -> list[int]:
 
 def evaluate_retrieval(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, task: TaskSpec,
                        test: RetrievalSet, dev: RetrievalSet | None, layer: int, max_length: int,
-                       device: torch.device) -> dict[str, float]:
+                       device: torch.device) -> Scores:
     """Score one language pair: Tatoeba accuracy (both directions; ``task.retrieval_query`` picks the primary),
-    or BUCC F1 of XTREME's 'max'-mode mining at the dev-chosen threshold."""
+    or BUCC F1 of XTREME's 'max'-mode mining at the dev-chosen threshold; with the prediction rows of
+    :func:`_directed_accuracy` / :func:`_bucc_rows`."""
 
     def vectors(data: RetrievalSet) -> tuple[torch.Tensor, torch.Tensor]:
         return (embed(model, tokenizer, data.source_texts, layer, max_length, device),
@@ -69,10 +71,11 @@ def evaluate_retrieval(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
 
     if task.metric == "tatoeba_accuracy":
         src, tgt = vectors(test)
-        to_en = _directed_accuracy(src, tgt, test.source_ids, test.target_ids, dict(test.gold))
-        from_en = _directed_accuracy(tgt, src, test.target_ids, test.source_ids, {t: s for s, t in test.gold})
+        to_en, to_rows = _directed_accuracy(src, tgt, test.source_ids, test.target_ids, dict(test.gold), "to_en")
+        from_en, from_rows = _directed_accuracy(tgt, src, test.target_ids, test.source_ids,
+                                                {t: s for s, t in test.gold}, "from_en")
         primary = from_en if task.retrieval_query == "target" else to_en
-        return {"accuracy": primary, "accuracy_to_en": to_en, "accuracy_from_en": from_en}
+        return Scores({"accuracy": primary, "accuracy_to_en": to_en, "accuracy_from_en": from_en}, to_rows + from_rows)
     if task.metric == "bucc_f1":
         threshold_set = dev if dev is not None else test
 
@@ -84,17 +87,36 @@ def evaluate_retrieval(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
         if threshold_set is not test:  # margin scoring is the costly part: only redo it for a new set
             candidates = _candidates(test, embed_texts)
         result = xw_metrics.bucc_f1(candidates, set(test.gold), threshold)
-        return {**result, "threshold": float(threshold)}
+        return Scores({**result, "threshold": float(threshold)}, _bucc_rows(candidates, test.gold, threshold))
     raise ValueError(f"task {task.name!r}: metric {task.metric!r} is not a retrieval metric")
 
 
 def _directed_accuracy(queries: torch.Tensor, index: torch.Tensor, query_ids: list[str], index_ids: list[str],
-                       gold_of: dict[str, str]) -> float:
-    """Tatoeba accuracy of one direction: each query with a gold pair against its cosine nearest neighbour."""
+                       gold_of: dict[str, str], direction: str) -> tuple[float, list[dict]]:
+    """Tatoeba accuracy of one direction: each query with a gold pair against its cosine nearest neighbour;
+    with one prediction row per query (``direction`` 'to_en' / 'from_en' names the metric row it backs)."""
     position = {iid: i for i, iid in enumerate(index_ids)}
     rows = [i for i, qid in enumerate(query_ids) if qid in gold_of]
     predicted = tatoeba(queries[rows], index)
-    return xw_metrics.tatoeba_accuracy(predicted, [position[gold_of[query_ids[i]]] for i in rows])["accuracy"]
+    gold = [position[gold_of[query_ids[i]]] for i in rows]
+    predictions = [{"direction": direction, "example_index": i, "example_id": query_ids[i],
+                    "gold": index_ids[g], "prediction": index_ids[p], "gold_index": g, "predicted_index": p,
+                    "correct": p == g} for i, p, g in zip(rows, predicted, gold, strict=True)]
+    return xw_metrics.tatoeba_accuracy(predicted, gold)["accuracy"], predictions
+
+
+def _bucc_rows(candidates: list[tuple[str, str, float]], gold: list[tuple[str, str]], threshold: float) -> list[dict]:
+    """One row per pair that is mined at ``threshold`` or gold: a mined pair has a ``prediction``, a gold pair a
+    ``gold``, a pair with both is ``correct`` (precision = correct / mined, recall = correct / gold)."""
+    mined = xw_metrics.bucc_extract(candidates, threshold)
+    gold_pairs = {(str(s), str(t)) for s, t in gold}
+    scores: dict[tuple[str, str], float] = {}
+    for s, t, v in candidates:  # a pair mined twice keeps its best score, as bucc_extract does
+        scores[(str(s), str(t))] = max(float(v), scores.get((str(s), str(t)), float(v)))
+    return [{"direction": "to_en", "example_index": i, "example_id": s, "gold": t if (s, t) in gold_pairs else "",
+             "prediction": t if (s, t) in mined else "", "score": scores.get((s, t)),
+             "correct": (s, t) in mined and (s, t) in gold_pairs}
+            for i, (s, t) in enumerate(sorted(mined | gold_pairs))]
 
 
 def mine_max(source: torch.Tensor, target: torch.Tensor, k: int = 4) -> list[tuple[int, int, float]]:

@@ -114,7 +114,8 @@ def parse_study(raw: Any, path: Path, output_root: str | Path | None, task_roles
     data = _checked(path, "data", DataSpec, raw.get("data"))
     if data.source not in DATA_SOURCES:
         raise fail(path, "data.source", f"unknown source {data.source!r}; allowed: {list(DATA_SOURCES)}")
-    data = dataclasses.replace(data, options=_data_options(path, data.source, data.options))
+    data = dataclasses.replace(data, options=_data_options(path, data.source, data.options),
+                               revisions=_data_revisions(path, data.source, data.revisions))
     if data.source == "local":
         if not data.root:
             raise fail(path, "data.root", "source 'local' needs data.root, the XTREME download folder")
@@ -280,3 +281,26 @@ def _data_options(path: Path, source: str, raw: Any) -> dict[str, Any]:
         if name in options and options[name] < 1:
             raise fail(path, f"data.options.{name}", f"must be at least 1, got {options[name]!r}")
     return options
+
+
+def _data_revisions(path: Path, source: str, raw: Any) -> dict[str, str]:
+    """data.revisions: hub dataset id -> the branch, tag or commit sha to load (datasets.load_dataset(revision=))."""
+    from difflib import get_close_matches
+
+    from xw.xtreme.hub import HUB_DATASETS
+
+    revisions = mapping(path, "data.revisions", raw)
+    if revisions and source != "hub":
+        raise fail(path, "data.revisions", f"pins hub datasets, but data.source is {source!r}: set data.source: hub, "
+                   "or remove data.revisions (local files are recorded by content hash)")
+    out = {}
+    for dataset, revision in revisions.items():
+        if dataset not in HUB_DATASETS:
+            close = get_close_matches(str(dataset), HUB_DATASETS, 1, 0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise fail(path, f"data.revisions.{dataset}", f"not a hub dataset xw reads; {hint}known: {list(HUB_DATASETS)}")
+        if not isinstance(revision, str) or not revision.strip() or any(c.isspace() for c in revision):
+            raise fail(path, f"data.revisions.{dataset}", f"must be a branch, tag or commit sha (one word, quoted "
+                       f"if YAML would read it as a number), got {revision!r}")
+        out[str(dataset)] = revision
+    return out

@@ -25,6 +25,19 @@ IGNORE = -100  # label of positions the loss and the metrics skip (special token
 Feature = dict[str, Any]
 
 
+class Scores(dict[str, float]):
+    """A metric's values (0-100 scale) plus the per-example predictions behind them.
+
+    Why: a dict, so every caller that reads the metric keeps working, with the prediction rows
+    (``example_index``, ``example_id``, ``gold``, ``prediction``, ``correct``, ...) riding along for the
+    cell's predictions file (xw.results.write_predictions): both come from one decoding, so they agree.
+    """
+
+    def __init__(self, values: dict[str, float], predictions: Sequence[dict[str, Any]] = ()) -> None:
+        super().__init__(values)
+        self.predictions: list[dict[str, Any]] = list(predictions)
+
+
 class ModelKind(TaskKind):
     """The model side of a kind. Subclasses set ``head`` and override featurize / score."""
 
@@ -54,10 +67,22 @@ class ModelKind(TaskKind):
         return {"num_labels": task.num_labels, "id2label": dict(enumerate(task.label_names)),
                 "label2id": {name: i for i, name in enumerate(task.label_names)}}
 
-    def score(self, task: TaskSpec, examples: Sequence[dict], features: list[Feature], outputs: list,
-              language: str) -> dict[str, float]:
-        """Model outputs per feature -> predictions -> the task's metric (0-100 scale)."""
+    def decode(self, task: TaskSpec, examples: Sequence[dict], features: list[Feature],
+               outputs: list) -> tuple[Any, Any]:
+        """Model outputs per feature -> (predictions, references) in the form the task's metric takes."""
         raise ValueError(f"task {task.name!r}: kind {task.kind!r} is evaluated by xw.retrieval")
+
+    def prediction_rows(self, task: TaskSpec, examples: Sequence[dict], predictions: Any, references: Any,
+                        language: str) -> list[dict[str, Any]]:
+        """One row per example: its index and id, gold, prediction (label names, tags or answer text), correct."""
+        raise ValueError(f"task {task.name!r}: kind {task.kind!r} is evaluated by xw.retrieval")
+
+    def score(self, task: TaskSpec, examples: Sequence[dict], features: list[Feature], outputs: list,
+              language: str) -> Scores:
+        """Model outputs per feature -> predictions -> the task's metric (0-100 scale), with the prediction rows."""
+        predictions, references = self.decode(task, examples, features, outputs)
+        return Scores(apply_metric(task, predictions, references, language),
+                      self.prediction_rows(task, examples, predictions, references, language))
 
 
 def apply_metric(task: TaskSpec, predictions: Any, references: Any, language: str) -> dict[str, float]:
@@ -68,8 +93,11 @@ def apply_metric(task: TaskSpec, predictions: Any, references: Any, language: st
     return metric(predictions, references)
 
 
-def argmax_score(task: TaskSpec, examples: Sequence[dict], outputs: list, language: str) -> dict[str, float]:
+def argmax_decode(examples: Sequence[dict], outputs: list) -> tuple[list[int], list[int]]:
     """One label per example: the argmax of its logits against ``label`` (classification, multiple choice)."""
-    predictions = [int(np.argmax(o)) for o in outputs]
-    references = [int(ex["label"]) for ex in examples]
-    return apply_metric(task, predictions, references, language)
+    return [int(np.argmax(o)) for o in outputs], [int(ex["label"]) for ex in examples]
+
+
+def example_id(example: dict, index: int) -> str:
+    """The example's own id where its schema has one (QA), else its position in the evaluated split."""
+    return str(example.get("id", index))

@@ -7,10 +7,11 @@ the pair is encoded as one sequence when any example has a ``text_pair``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerBase
 
-from xw.kinds.base import Feature, ModelKind, argmax_score
+from xw.kinds.base import Feature, ModelKind, argmax_decode, example_id
 from xw.tasks import TaskSpec
 from xw.tasks.kinds import Classification
 
@@ -32,6 +33,14 @@ class ClassificationModel(ModelKind, Classification):
                   max_length: int, doc_stride: int, train: bool, label_piece: str = "first") -> list[Feature]:
         return featurize_classification(examples, tokenizer, max_length)
 
-    def score(self, task: TaskSpec, examples: Sequence[dict], features: list[Feature], outputs: list,
-              language: str) -> dict[str, float]:
-        return argmax_score(task, examples, outputs, language)
+    def decode(self, task: TaskSpec, examples: Sequence[dict], features: list[Feature],
+               outputs: list) -> tuple[list[int], list[int]]:
+        return argmax_decode(examples, outputs)
+
+    def prediction_rows(self, task: TaskSpec, examples: Sequence[dict], predictions: list[int],
+                        references: list[int], language: str) -> list[dict[str, Any]]:
+        def name(label: int) -> str:
+            return task.label_names[label] if 0 <= label < len(task.label_names) else str(label)
+
+        return [{"example_index": i, "example_id": example_id(ex, i), "gold": name(r), "prediction": name(p),
+                 "correct": p == r} for i, (ex, p, r) in enumerate(zip(examples, predictions, references, strict=True))]

@@ -6,10 +6,11 @@ Why: the multiple-choice kind's featurisation (a list of sequences per example) 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from transformers import AutoModelForMultipleChoice, PreTrainedTokenizerBase
 
-from xw.kinds.base import Feature, ModelKind, argmax_score
+from xw.kinds.base import Feature, ModelKind, argmax_decode, example_id
 from xw.tasks import TaskSpec
 from xw.tasks.kinds import MultipleChoice
 
@@ -31,6 +32,13 @@ class MultipleChoiceModel(ModelKind, MultipleChoice):
                   max_length: int, doc_stride: int, train: bool, label_piece: str = "first") -> list[Feature]:
         return featurize_multiple_choice(examples, tokenizer, max_length)
 
-    def score(self, task: TaskSpec, examples: Sequence[dict], features: list[Feature], outputs: list,
-              language: str) -> dict[str, float]:
-        return argmax_score(task, examples, outputs, language)
+    def decode(self, task: TaskSpec, examples: Sequence[dict], features: list[Feature],
+               outputs: list) -> tuple[list[int], list[int]]:
+        return argmax_decode(examples, outputs)
+
+    def prediction_rows(self, task: TaskSpec, examples: Sequence[dict], predictions: list[int],
+                        references: list[int], language: str) -> list[dict[str, Any]]:
+        """Gold and prediction as the chosen choice's text (its index is ``label`` in the examples)."""
+        return [{"example_index": i, "example_id": example_id(ex, i), "gold": str(ex["choices"][r]),
+                 "prediction": str(ex["choices"][p]), "correct": p == r}
+                for i, (ex, p, r) in enumerate(zip(examples, predictions, references, strict=True))]

@@ -7,11 +7,12 @@ Why: the QA kind's featurisation (windows with offset mappings), its prediction 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from transformers import AutoModelForQuestionAnswering, PreTrainedTokenizerBase
 
-from xw.kinds.base import Feature, ModelKind, apply_metric
+from xw.kinds.base import Feature, ModelKind, apply_metric, example_id
 from xw.tasks import TaskSpec
 from xw.tasks.kinds import QuestionAnswering
 
@@ -113,8 +114,20 @@ class QAModel(ModelKind, QuestionAnswering):
                   max_length: int, doc_stride: int, train: bool, label_piece: str = "first") -> list[Feature]:
         return featurize_qa(examples, tokenizer, max_length, doc_stride, train)
 
-    def score(self, task: TaskSpec, examples: Sequence[dict], features: list[Feature], outputs: list,
-              language: str) -> dict[str, float]:
+    def decode(self, task: TaskSpec, examples: Sequence[dict], features: list[Feature],
+               outputs: list) -> tuple[dict[str, str], dict[str, list[str]]]:
         predictions = qa_predictions(examples, features, outputs)
-        references = {ex["id"]: list(ex["answers"]["text"]) for ex in examples}
-        return apply_metric(task, predictions, references, language)
+        return predictions, {ex["id"]: list(ex["answers"]["text"]) for ex in examples}
+
+    def prediction_rows(self, task: TaskSpec, examples: Sequence[dict], predictions: dict[str, str],
+                        references: dict[str, list[str]], language: str) -> list[dict[str, Any]]:
+        """The predicted answer text and every gold answer; correct = exact match and ``f1`` the question's F1,
+        both under the task's own metric (its answer normalisation, MLQA's per language)."""
+        rows = []
+        for i, ex in enumerate(examples):
+            qid = ex["id"]
+            one = apply_metric(task, {qid: predictions[qid]}, {qid: references[qid]}, language)
+            rows.append({"example_index": i, "example_id": example_id(ex, i), "question": ex["question"],
+                         "gold": references[qid], "prediction": predictions[qid],
+                         "correct": one["exact_match"] == 100.0, "f1": one["f1"]})
+        return rows

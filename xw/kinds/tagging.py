@@ -8,11 +8,12 @@ and scoring in one place.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from transformers import AutoModelForTokenClassification, PreTrainedTokenizerBase
 
-from xw.kinds.base import IGNORE, Feature, ModelKind, apply_metric
+from xw.kinds.base import IGNORE, Feature, ModelKind, example_id
 from xw.tasks import TaskSpec
 from xw.tasks.kinds import Tagging
 
@@ -69,7 +70,13 @@ class TaggingModel(ModelKind, Tagging):
                   max_length: int, doc_stride: int, train: bool, label_piece: str = "first") -> list[Feature]:
         return featurize_tagging(examples, tokenizer, max_length, label_piece)
 
-    def score(self, task: TaskSpec, examples: Sequence[dict], features: list[Feature], outputs: list,
-              language: str) -> dict[str, float]:
-        predictions, references = tagging_predictions(task, examples, features, outputs)
-        return apply_metric(task, predictions, references, language)
+    def decode(self, task: TaskSpec, examples: Sequence[dict], features: list[Feature],
+               outputs: list) -> tuple[list[list[str]], list[list[str]]]:
+        return tagging_predictions(task, examples, features, outputs)
+
+    def prediction_rows(self, task: TaskSpec, examples: Sequence[dict], predictions: list[list[str]],
+                        references: list[list[str]], language: str) -> list[dict[str, Any]]:
+        """Gold and predicted tag sequences (with the words); correct = every tag of the sentence right."""
+        return [{"example_index": i, "example_id": example_id(ex, i), "tokens": list(ex["tokens"]), "gold": r,
+                 "prediction": p, "correct": p == r}
+                for i, (ex, p, r) in enumerate(zip(examples, predictions, references, strict=True))]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from xw.errors import DuplicateTaskError, UnknownTaskError
+from xw.params import Study
 from xw.tasks.kinds import KINDS, TaskKind
 
 Kind = Literal["classification", "tagging", "qa", "multiple_choice", "retrieval"]
@@ -40,6 +41,19 @@ class DataConfig:
     world_seed: int = 0
     cache_dir: Path | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    revisions: dict[str, str] = field(default_factory=dict)  # hub dataset id -> pinned revision (data.revisions)
+
+
+def data_config(study: Study) -> DataConfig:
+    """The study's data section as the loaders see it (options and hub pins included)."""
+    return DataConfig(
+        source=study.data.source,  # type: ignore[arg-type]
+        root=Path(study.data.root) if study.data.root else None,
+        world_seed=study.data.world_seed,
+        cache_dir=study.output_root / "_cache" / "data",
+        options=dict(study.data.options),
+        revisions=dict(study.data.revisions),
+    )
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any
 
 from xw.errors import DataNotFoundError, XWError
 from xw.tasks.base import DataConfig, RetrievalSet
+from xw.tasks.revision import UNPINNED, record_hub
 from xw.xtreme.files import hint_for, missing
 from xw.xtreme.hub_mappings import (
     map_bucc,
@@ -36,6 +37,9 @@ from xw.xtreme.languages import TATOEBA_CODES, UDPOS_NAMES
 
 XTREME = "google/xtreme"
 GLUE = "nyu-mll/glue"
+# every hub dataset a source below reads: the ids a study may pin in data.revisions (xw.study_file checks them)
+HUB_DATASETS = (XTREME, GLUE, "rajpurkar/squad", "rajpurkar/squad_v2", "facebook/anli", "stanfordnlp/snli",
+                "Rowan/hellaswag", "tau/commonsense_qa", "allenai/cosmos_qa")
 
 
 @dataclass(frozen=True)
@@ -190,12 +194,28 @@ def ccg(split: str, language: str) -> list[HubPart]:
 # ----------------------------------------------------------------------------- fetching
 
 
+def resolved_revision(ds: Any) -> str | None:
+    """The hub commit a loaded dataset was built from, where its cache folder names it (offline-safe: no call).
+
+    ``datasets`` keeps a hub dataset's Arrow files under ``.../<config>/<version>/<commit sha>/``; a dataset
+    without that layout (in memory, a script) gives None."""
+    import re
+    from pathlib import Path
+
+    for cache in getattr(ds, "cache_files", None) or ():
+        folder = Path(cache.get("filename", "")).parent.name
+        if re.fullmatch(r"[0-9a-f]{40}", folder):
+            return folder
+    return None
+
+
 def _fetch(task: str, split: str, language: str, part: HubPart, config: DataConfig) -> Any:
     import datasets
 
     where = f"{part.path}" + (f" config {part.name!r}" if part.name else "") + f" split {part.split!r}"
+    pin = config.revisions.get(part.path)
     try:
-        ds = datasets.load_dataset(part.path, part.name, split=part.split,
+        ds = datasets.load_dataset(part.path, part.name, split=part.split, **({"revision": pin} if pin else {}),
                                    cache_dir=str(config.cache_dir) if config.cache_dir else None)
     except Exception as err:  # network, unknown config/split, gated repo: all mean "no data here"
         raise DataNotFoundError(
@@ -203,6 +223,8 @@ def _fetch(task: str, split: str, language: str, part: HubPart, config: DataConf
             f"{type(err).__name__}: {err}. Check the network / HF_HUB_OFFLINE and that the dataset is cached, "
             f"or use data.source: local ({hint_for(task, default='')})."
         ) from err
+    resolved = None if pin else resolved_revision(ds)
+    record_hub(part.path, pin or (f"resolved:{resolved}" if resolved else UNPINNED))
     result = part.mapper(ds)
     if not isinstance(result, RetrievalSet) and len(result) == 0:
         raise DataNotFoundError(f"task {task!r}: {where} has no labelled rows for language {language!r}")

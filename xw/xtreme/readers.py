@@ -3,7 +3,8 @@
 Why: the per-task loaders (:mod:`xw.xtreme.local_targets`, :mod:`xw.xtreme.local_intermediate`)
 share a handful of formats (TSV, CoNLL, CoNLL-U, SQuAD JSON, JSONL, CSV, CCGbank AUTO); parsing
 each once, cached per (path, mtime, size), lets notebooks and tests re-read for free, and keeps
-format quirks (line splitting, fused tokens, quoting) in one place. Readers know nothing about tasks.
+format quirks (line splitting, fused tokens, quoting) in one place. Readers know nothing about tasks; each
+parse (cached or not) is reported to :func:`xw.tasks.revision.record_file`, so a row can name the files it read.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from xw.errors import XWError
+from xw.tasks.revision import record_file
 
 Row = dict[str, Any]
 
 
 def _file_cached(fn: Callable[[Path], Any]) -> Callable[[Path], Any]:
-    """Cache a pure file parser on (path, mtime, size): re-reads only when the file changes."""
+    """Cache a pure file parser on (path, mtime, size): re-reads only when the file changes; every call is
+    recorded as a read of the file (the data revision, xw.tasks.revision), a cache hit included."""
 
     @functools.lru_cache(maxsize=48)
     def cached(path: str, mtime_ns: int, size: int) -> Any:
@@ -31,6 +34,7 @@ def _file_cached(fn: Callable[[Path], Any]) -> Callable[[Path], Any]:
     @functools.wraps(fn)
     def wrapper(path: Path) -> Any:
         stat = Path(path).stat()
+        record_file(path)
         return cached(str(path), stat.st_mtime_ns, stat.st_size)
 
     wrapper.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
