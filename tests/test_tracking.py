@@ -86,6 +86,7 @@ def test_a_resumed_training_continues_its_curve_and_a_fresh_one_starts_over(tmp_
     first = CurveWriter(tmp_path / "c")
     for step, loss in enumerate([5.0, 4.0, 3.0, 9.0, 9.0], start=1):  # killed after step 5, checkpoint at 3
         first(log(step, loss))
+    first.close()  # its event-file thread must not outlive the folder
     resumed = CurveWriter(tmp_path / "c", resume_from=3)
     assert resumed.losses == [5.0, 4.0, 3.0]  # steps 4-5 are taken again by the resumed run
     resumed(log(4, 2.0))
