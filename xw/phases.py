@@ -78,7 +78,7 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
             features = cached_featurize(features_dir(study), task, examples, tokenizer, config.max_length,
                                         config.doc_stride, train=True, label_piece=config.tagging_label_piece)
             torch.manual_seed(seed)  # fresh heads must be the same for the same seed in every process
-            tasks[name] = (build_head_model(source, task, scale.revision), features)
+            tasks[name] = (build_head_model(source, task, scale.revision, scale.layers_kept), features)
         if len(tasks) > 1:
             share_encoder([model for model, _ in tasks.values()])
         curves = CurveWriter(tmp / "curves", tag="intermediate")  # moves with the checkpoint
@@ -96,8 +96,9 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
 
 def _base_row(study: Study, scale: ModelScale, intermediate: str, target: str, seed: int) -> dict:
     return {"study": study.name, "model": study.family, "scale": scale.name,
-            # one count per scale, from its phase-(i) checkpoint: a saved intermediate encoder may lack or add a pooler
-            "params": count_parameters_from_config(checkpoints.pretrained_source(study, scale)),
+            # one count per scale, from its phase-(i) checkpoint: a saved intermediate encoder may lack or add a pooler;
+            # a truncated rung counts the layers it keeps
+            "params": count_parameters_from_config(checkpoints.pretrained_source(study, scale), scale.layers_kept),
             "intermediate_task": intermediate,
             "target_task": target, "task_family": get_task(target).family, "seed": seed,
             **provenance_columns(checkpoints.pretrained_source(study, scale), scale.revision)}
@@ -142,7 +143,7 @@ def run_intermediate_cell(study: Study, scale_name: str, intermediate: str, seed
     retrieval_tasks = [get_task(t) for t in study.target_tasks if not get_task(t).task_kind.trained]
     if retrieval_tasks:
         revision = scale.revision if checkpoint == scale.hub else None  # pins the hub model, not a saved one
-        encoder = load_encoder(checkpoint, revision).to(device)
+        encoder = load_encoder(checkpoint, revision, scale.layers_kept).to(device)
         tokenizer = load_tokenizer(checkpoint, revision)
         layer = layer_for(encoder, study.retrieval.layer_fraction)
         for task in retrieval_tasks:
@@ -186,7 +187,7 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
         study, task, lambda lang: load_examples(study, task, task.eval_split_for(lang, source), lang,
                                                 config.max_eval_examples))
     torch.manual_seed(seed)  # the new head's initialisation is part of what the seed determines
-    model = build_head_model(checkpoint, task, revision)
+    model = build_head_model(checkpoint, task, revision, scale.layers_kept)
     features = cached_featurize(features_dir(study), task, train_examples, tokenizer, config.max_length,
                                 config.doc_stride, train=True, label_piece=config.tagging_label_piece)
     curves = CurveWriter(study.output_dir / "curves" / f"{scale.name}-{intermediate}-{target}-seed{seed}",
