@@ -148,9 +148,8 @@ def test_a_short_english_fine_tune_learns_and_transfers(me5_small: Path, tmp_pat
     found by shrinking steps and examples on this 2-core machine. Measured, seeds 0 / 1, English span F1:
     UD-POS 60.5 / 70.2 (token accuracy 66.5 / 74.0; zh 45.4 / 49.1 F1); PAN-X 52.4 / 56.7 (zh 18.7 / 22.7).
     With XTREME's 'first' piece UD-POS English learned the same (61.3 / 70.8) but zh stayed at 18% token
-    accuracy; PAN-X at 30 steps reached only 21.9 (en) and 0.0 (zh). Time per task: UD-POS 52-67 s at load ~2,
-    280-570 s at load 6-8 (three other engineers' tests on the 2 cores); PAN-X 60 steps ~2x UD-POS (870 s
-    under that load).
+    accuracy; PAN-X at 30 steps reached only 21.9 (en) and 0.0 (zh). Time per task: UD-POS 52-70 s at load ~2,
+    280-570 s at load 6-8 (three other engineers' tests on the 2 cores); PAN-X 234 s at load ~4, 870 s at 6-8.
     English must beat the majority-tag baseline by a wide margin (+30 on span F1 and, for UD-POS, token
     accuracy); every other language present must beat its own baseline (zero-shot transfer).
     """
