@@ -51,7 +51,12 @@ def test_valid_study_loads_typed(tmp_path):
 
 def test_repository_parameter_files_are_valid():
     for path in sorted((Path(__file__).resolve().parents[1] / "parameters").glob("*.yaml")):
-        load_study(path)
+        try:
+            load_study(path)
+        except ParameterError as err:  # real-small's encoder is built on demand: unbuilt, the error names how
+            if path.name != "real-small.yaml" or (Path.home() / ".cache/xw/me5-small/config.json").is_file():
+                raise
+            assert "build.sh" in str(err) and "me5-small" in str(err)
 
 
 def _mutated(**changes):

@@ -28,8 +28,11 @@ from xw.kinds import model_kind
 from xw.tasks import TaskSpec
 
 
-def count_parameters_from_config(source: str | Path) -> int:
+def count_parameters_from_config(source: str | Path, layers_kept: int | None = None) -> int:
     """Count an encoder's parameters from its config (no weight download), embeddings included.
+
+    ``layers_kept`` (ModelScale.layers_kept): the count of the truncated encoder a cell trains, not the
+    checkpoint's full depth.
 
     A pooler is counted only where the checkpoint holds one: AutoModel gives every BERT-type encoder a
     pooler, which a checkpoint saved without it (an MLM or sentence-embedding model) does not train from
@@ -38,7 +41,10 @@ def count_parameters_from_config(source: str | Path) -> int:
     """
     names = local_tensor_names(source)
     has_pooler = names is None or any(".pooler." in f".{name}" for name in names)
-    return count_encoder_parameters(_load_config(source), pooler=has_pooler)
+    config = _load_config(source)
+    if layers_kept is not None:
+        config.num_hidden_layers = checked_layers_kept(source, layers_kept, getattr(config, "num_hidden_layers", None))
+    return count_encoder_parameters(config, pooler=has_pooler)
 
 
 def count_encoder_parameters(config: PretrainedConfig, pooler: bool = True) -> int:
@@ -77,6 +83,32 @@ def _load_config(source: str | Path) -> PretrainedConfig:
         raise XWError(f"model {source!r} is not a model transformers can load: {err}") from None
 
 
+def checked_layers_kept(source: str | Path, layers_kept: int, depth: int | None) -> int:
+    """``layers_kept`` checked against the checkpoint's ``depth``: more layers than it has would be built fresh
+    (random) by from_pretrained without an error, so a rung asking for them fails here instead."""
+    if depth is None:
+        raise XWError(f"model {source!r}: its config has no num_hidden_layers, so layers_kept cannot truncate it; "
+                      "remove layers_kept from its models.ladder rung")
+    if not 1 <= layers_kept <= depth:
+        raise XWError(f"model {source!r} has {depth} layers; layers_kept must be between 1 and {depth}, "
+                      f"got {layers_kept}: fix layers_kept in its models.ladder rung")
+    return layers_kept
+
+
+def depth_kwargs(source: str | Path, layers_kept: int | None, revision: str | None = None) -> dict[str, int]:
+    """``from_pretrained`` arguments that keep the first ``layers_kept`` layers ({} for the full model).
+
+    A checkpoint saved from a truncated model (a phase-(ii) one) already has that depth: asking for it
+    again changes nothing, so every load of a rung's model passes the rung's value."""
+    if layers_kept is None:
+        return {}
+    try:
+        config = AutoConfig.from_pretrained(str(source), revision=revision)
+    except (OSError, ValueError) as err:
+        raise XWError(f"model {source!r} could not be read to truncate it to {layers_kept} layers: {err}") from None
+    return {"num_hidden_layers": checked_layers_kept(source, layers_kept, getattr(config, "num_hidden_layers", None))}
+
+
 def load_tokenizer(source: str | Path, revision: str | None = None) -> PreTrainedTokenizerBase:
     try:
         return AutoTokenizer.from_pretrained(str(source), revision=revision)
@@ -84,23 +116,27 @@ def load_tokenizer(source: str | Path, revision: str | None = None) -> PreTraine
         raise XWError(f"tokenizer for {source!r} could not be loaded: {err}") from None
 
 
-def build_head_model(source: str | Path, task: TaskSpec, revision: str | None = None) -> PreTrainedModel:
-    """Put the task's head on the encoder stored at ``source`` (new head, loaded encoder)."""
+def build_head_model(source: str | Path, task: TaskSpec, revision: str | None = None,
+                     layers_kept: int | None = None) -> PreTrainedModel:
+    """Put the task's head on the encoder stored at ``source`` (new head, loaded encoder, its first
+    ``layers_kept`` layers where the rung truncates it)."""
     kind = model_kind(task)
     head = kind.head_class(task)
-    kwargs = kind.head_kwargs(task)
     if not Path(str(source)).exists() and not _looks_like_hub_id(str(source)):
         raise DataNotFoundError(f"checkpoint {source} does not exist; re-run its intermediate cell")
+    kwargs = {**kind.head_kwargs(task), **depth_kwargs(source, layers_kept, revision)}
     try:
         return head.from_pretrained(str(source), revision=revision, **kwargs)
     except (OSError, ValueError) as err:  # a path that exists but holds no (complete) model
         raise XWError(f"checkpoint {source} could not be loaded as a {head.__name__}: {err}") from None
 
 
-def load_encoder(source: str | Path, revision: str | None = None) -> PreTrainedModel:
-    """``revision`` pins a hub model's commit (ModelScale.revision); local folders ignore it."""
+def load_encoder(source: str | Path, revision: str | None = None, layers_kept: int | None = None) -> PreTrainedModel:
+    """``revision`` pins a hub model's commit (ModelScale.revision); local folders ignore it. ``layers_kept``:
+    the rung's truncation (ModelScale.layers_kept)."""
+    kwargs = depth_kwargs(source, layers_kept, revision)
     try:
-        return AutoModel.from_pretrained(str(source), revision=revision)
+        return AutoModel.from_pretrained(str(source), revision=revision, **kwargs)
     except (OSError, ValueError) as err:  # a path that exists but holds no (complete) model
         raise XWError(f"encoder {source} could not be loaded: {err}") from None
 

@@ -89,6 +89,11 @@ class ModelScale:
     hidden: int | None = None
     heads: int | None = None
     intermediate_size: int | None = None
+    # hub / path rungs: keep only the checkpoint's first k layers (from_pretrained(..., num_hidden_layers=k)),
+    # a depth ladder of one model (parameters/real-small.yaml); None = all of them
+    layers_kept: int | None = None
+    # shown when a path rung's folder is missing: how to make it (e.g. the build script); decides no model
+    build_hint: str = ""
     # one training's resources (xw plan checks they fit, Slurm requests them); ranks = gpus (per node) x nodes
     gpus: int = 1
     nodes: int = 1
@@ -104,9 +109,11 @@ class ModelScale:
 
     def identity(self) -> dict[str, Any]:
         """The fields that decide the model, hashed into cache keys: resources change no checkpoint."""
-        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("gpus", "nodes", "activation_checkpointing")}
-        if fields["revision"] is None:  # unpinned: the key of a scale from before revision: existed
-            del fields["revision"]
+        fields = {k: v for k, v in dataclasses.asdict(self).items()
+                  if k not in ("gpus", "nodes", "activation_checkpointing", "build_hint")}
+        for newer in ("revision", "layers_kept"):  # unset: the key of a scale from before the field existed
+            if fields[newer] is None:
+                del fields[newer]
         return fields
 
 

@@ -103,7 +103,7 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
                                         config.doc_stride, train=True, label_piece=config.tagging_label_piece)
             if scale.ranks > 1:  # one member (checked above): its training is a torchrun job
                 kind = model_kind(task)
-                job = train_on_ranks(scale, task, kind.head_class(task), kind.head_kwargs(task), source, features,
+                job = train_on_ranks(scale, task, kind.head_class(task), _head_kwargs(kind, task, scale), source, features,
                                      recipe.loop, seed, tokenizer.pad_token_id, tmp / "ranks", resume, ENCODER,
                                      tokenizer=source, on_step=curves)
                 for item in (job / ENCODER).iterdir():
@@ -115,7 +115,7 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
                 return {"scale": scale.name, "intermediate": intermediate, "members": recipe.members, "seed": seed,
                         "source": source, "ranks": scale.ranks, "finished_at": now(), **summary}
             torch.manual_seed(seed)  # fresh heads must be the same for the same seed in every process
-            tasks[name] = (build_head_model(source, task, scale.revision), features)
+            tasks[name] = (build_head_model(source, task, scale.revision, scale.layers_kept), features)
         if len(tasks) > 1:
             share_encoder([model for model, _ in tasks.values()])
         with curves, preemption.listening():  # a training that raises ends its tracking runs as failed
@@ -133,6 +133,12 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
     return str(out_dir), stats.get("train")
 
 
+def _head_kwargs(kind, task, scale: ModelScale) -> dict:
+    """A torchrun job's from_pretrained arguments: the task's head, and a truncated rung's depth."""
+    depth = {"num_hidden_layers": scale.layers_kept} if scale.layers_kept else {}
+    return {**kind.head_kwargs(task), **depth}
+
+
 def _move_curves(resume: Path, checkpoint: Path) -> None:
     """The finished training's curve goes into its checkpoint; the resume folder goes when empty."""
     if (resume / "curves").is_dir():
@@ -144,8 +150,9 @@ def _move_curves(resume: Path, checkpoint: Path) -> None:
 
 def _base_row(study: Study, scale: ModelScale, intermediate: str, target: str, seed: int) -> dict:
     return {"study": study.name, "model": study.family, "scale": scale.name,
-            # one count per scale, from its phase-(i) checkpoint: a saved intermediate encoder may lack or add a pooler
-            "params": count_parameters_from_config(checkpoints.pretrained_source(study, scale)),
+            # one count per scale, from its phase-(i) checkpoint: a saved intermediate encoder may lack or add a pooler;
+            # a truncated rung counts the layers it keeps
+            "params": count_parameters_from_config(checkpoints.pretrained_source(study, scale), scale.layers_kept),
             "intermediate_task": intermediate,
             "target_task": target, "task_family": get_task(target).family, "seed": seed,
             **provenance_columns(checkpoints.pretrained_source(study, scale), scale.revision)}
@@ -195,7 +202,7 @@ def run_intermediate_cell(study: Study, scale_name: str, intermediate: str, seed
     retrieval_tasks = [get_task(t) for t in study.target_tasks if not get_task(t).task_kind.trained]
     if retrieval_tasks:
         revision = scale.revision if checkpoint == scale.hub else None  # pins the hub model, not a saved one
-        encoder = load_encoder(checkpoint, revision).to(device)
+        encoder = load_encoder(checkpoint, revision, scale.layers_kept).to(device)
         tokenizer = load_tokenizer(checkpoint, revision)
         layer = layer_for(encoder, study.retrieval.layer_fraction)
         trained_on = merged(*checkpoints.intermediate_data_revision(study, intermediate).values())
@@ -256,13 +263,13 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
     with curves:  # a training that raises ends its tracking runs as failed
         if scale.ranks > 1:  # a torchrun job; the trained head model is then evaluated here, on one device
             kind = model_kind(task)
-            job = train_on_ranks(scale, task, kind.head_class(task), kind.head_kwargs(task), checkpoint, features,
+            job = train_on_ranks(scale, task, kind.head_class(task), _head_kwargs(kind, task, scale), checkpoint, features,
                                  config, seed, tokenizer.pad_token_id, ranks_dir(study, name),
                                  resume_dir(study, name), MODEL, on_step=curves)
             model = kind.head_class(task).from_pretrained(str(job / MODEL)).to(device)
         else:
             torch.manual_seed(seed)  # the new head's initialisation is part of what the seed determines
-            model = build_head_model(checkpoint, task, revision)
+            model = build_head_model(checkpoint, task, revision, scale.layers_kept)
             with preemption.listening():
                 train({target: (model, features)}, config, seed, tokenizer.pad_token_id, device, progress,
                       description=f"{scale.name}/{intermediate}/{target}", on_step=curves,

@@ -105,8 +105,9 @@ def scale_parameters(study: Study, scale) -> int:
     if scale.is_mini:
         return count_parameters_from_config(source) if Path(source).exists() else _mini_params(study, scale)
     if scale.hub in KNOWN_CONFIGS and not Path(source).exists():
-        return _count(*KNOWN_CONFIGS[scale.hub])
-    return count_parameters_from_config(source)
+        model_type, fields = KNOWN_CONFIGS[scale.hub]
+        return _count(model_type, {**fields, "num_hidden_layers": _kept(scale, fields["num_hidden_layers"])})
+    return count_parameters_from_config(source, scale.layers_kept)
 
 
 def scale_shape(study: Study, scale) -> tuple[int, int]:
@@ -117,7 +118,7 @@ def scale_shape(study: Study, scale) -> tuple[int, int]:
     source = pretrained_source(study, scale)
     if scale.hub in KNOWN_CONFIGS and not Path(source).exists():
         fields = KNOWN_CONFIGS[scale.hub][1]
-        return fields["hidden_size"], fields["num_hidden_layers"]
+        return fields["hidden_size"], _kept(scale, fields["num_hidden_layers"])
     from transformers import AutoConfig
 
     try:
@@ -126,7 +127,16 @@ def scale_shape(study: Study, scale) -> tuple[int, int]:
         raise XWError(f"{study.path}: the config of rung {scale.name!r} ({source}) is neither a local checkpoint nor "
                       "known to xw/plan.py KNOWN_CONFIGS; download it (`hf download <id>`) or add "
                       "its config there") from None
-    return config.hidden_size, config.num_hidden_layers
+    return config.hidden_size, _kept(scale, config.num_hidden_layers)
+
+
+def _kept(scale, depth: int) -> int:
+    """The layers a rung trains: its layers_kept (checked against the checkpoint's depth), else all."""
+    if scale.layers_kept is None:
+        return depth
+    from xw.models import checked_layers_kept
+
+    return checked_layers_kept(scale.hub or scale.path or scale.name, scale.layers_kept, depth)
 
 
 def _count(model_type: str, fields: dict[str, int]) -> int:

@@ -57,7 +57,8 @@ def scale_cost(study: Study) -> dict[str, float]:
         cost[scale.name] = float((scale.layers or 0) * (scale.hidden or 0) ** 2) or float(i + 1)
         if not scale.is_mini:
             try:
-                cost[scale.name] = float(count_parameters_from_config(scale.hub or scale.path or ""))
+                cost[scale.name] = float(count_parameters_from_config(scale.hub or scale.path or "",
+                                                                     scale.layers_kept))
             except (XWError, OSError, ValueError):
                 pass  # its cell will fail with the reason; its place in the queue does not matter
     return cost

@@ -8,6 +8,7 @@ against its target tasks' languages.
 from __future__ import annotations
 
 import difflib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,18 @@ def check_study(study: Study) -> Study:
         if problem:
             raise fail(study.path, f"models.ladder[{i}].path",
                        f"rung {scale.name!r}: {scale.path} is not a model checkpoint: {problem}")
+        depth = _config_layers(Path(scale.path)) if scale.path and scale.layers_kept else None
+        if depth is not None and scale.layers_kept > depth:
+            raise fail(study.path, f"models.ladder[{i}].layers_kept",
+                       f"rung {scale.name!r}: {scale.path} has {depth} layers; layers_kept must be between 1 and "
+                       f"{depth}, got {scale.layers_kept}")
     return check_languages(study)
+
+
+def _config_layers(folder: Path) -> int | None:
+    """num_hidden_layers of a checkpoint's config.json (checked readable by checkpoint_problem); None if absent."""
+    value = json.loads((folder / "config.json").read_text()).get("num_hidden_layers")
+    return value if isinstance(value, int) else None
 
 
 def check_languages(study: Study) -> Study:

@@ -7,6 +7,7 @@ allowed names, the source's data options) are needed only when a file is loaded 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,13 @@ def parse_study(raw: Any, path: Path, output_root: str | Path | None, task_roles
             raise fail(path, where, "give either hub or path, not both")
         if scale.revision and not scale.hub:
             raise fail(path, f"{where}.revision", "a revision pins a hub model: give hub: <model id> with it")
+        if scale.layers_kept is not None:
+            if scale.is_mini:
+                raise fail(path, f"{where}.layers_kept", "truncates a hub or path checkpoint; a mini-world scale "
+                           "sets its depth with layers")
+            if scale.layers_kept < 1:
+                raise fail(path, f"{where}.layers_kept", f"must be at least 1 (layers of the checkpoint to keep), "
+                           f"got {scale.layers_kept!r}")
         if scale.is_mini:
             if data.source != "miniworld":
                 raise fail(path, where, "needs hub: <model id> or path: <checkpoint> (mini sizes need data.source: miniworld)")
@@ -157,11 +165,11 @@ def parse_study(raw: Any, path: Path, output_root: str | Path | None, task_roles
                     raise fail(path, f"{where}.{arch_key}", "a mini-world scale needs layers, hidden and heads")
             if scale.hidden % scale.heads:
                 raise fail(path, f"{where}.heads", f"hidden {scale.hidden} is not divisible by heads {scale.heads}")
-        if scale.path:  # absolute: cells run in notebooks/, not where the study was loaded
-            scale = dataclasses.replace(scale, path=str(in_study_folder(path, scale.path)))
+        if scale.path:  # absolute: cells run in notebooks/, not where the study was loaded; ~ and $VARS expanded
+            scale = dataclasses.replace(scale, path=str(in_study_folder(path, os.path.expandvars(scale.path))))
             if not exists(Path(scale.path)):
-                raise fail(path, f"{where}.path", f"checkpoint {scale.path} does not exist (relative paths are "
-                           f"read from the study file's folder {path.parent.resolve()})")
+                how = scale.build_hint or "relative paths are read from the study file's folder " + str(path.parent.resolve())
+                raise fail(path, f"{where}.path", f"checkpoint {scale.path} does not exist ({how})")
         ladder.append(scale)
     names = [s.name for s in ladder]
     if len(set(names)) != len(names):
