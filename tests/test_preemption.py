@@ -35,6 +35,9 @@ from xw.train import train
 from xw.train_state import complete_steps
 
 TOTAL = 10
+# the launch tests: long enough that the run is still training when the signal, sent after step 3, arrives
+# (10 steps of the tiny model finish on an idle machine before the launcher has forwarded it)
+LAUNCH_TOTAL = 300
 CONFIG = {"learning_rate": 1e-3, "batch_size": 8, "max_steps": TOTAL, "max_grad_norm": 0.5}
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,7 +109,8 @@ def test_a_stop_signal_saves_stops_and_the_rerun_resumes_exactly(tmp_path, monke
 
 def _job(root: Path, encoder: Path, tokenizer, features: list, name: str) -> Path:
     return write_job(root / f"{name}.json", CLS.name, str(encoder), "AutoModelForSequenceClassification",
-                     {"num_labels": 2}, features, TrainConfig(**CONFIG), SEED, tokenizer.pad_token_id, root / name,
+                     {"num_labels": 2}, features, TrainConfig(**{**CONFIG, "max_steps": LAUNCH_TOTAL}), SEED,
+                     tokenizer.pad_token_id, root / name,
                      tokenizer=str(encoder), checkpoint_dir=root / f"{name}-ckpt")
 
 
@@ -162,11 +166,11 @@ def test_a_stopped_launch_saves_on_every_rank_and_relaunch_matches_the_uninterru
     assert launched["whole"][0] == 0, launched["whole"][1][-3000:]
     code, out = launched["cut"]
     assert code == 3 and "PREEMPTED" in out and "stopped by SIGUSR2" in out, out[-3000:]
-    assert len(launched["saved"]) == 1 and 3 <= launched["saved"][0] < TOTAL  # the step it was on when told
+    assert len(launched["saved"]) == 1 and 3 <= launched["saved"][0] < LAUNCH_TOTAL  # the step it was on when told
     assert launched["again"][0] == 0, launched["again"][1][-3000:]
     got = json.loads((root / "cut" / STEPS).read_text())
     want = json.loads((root / "whole" / STEPS).read_text())
-    assert [s["step"] for s in got] == list(range(1, TOTAL + 1))
+    assert [s["step"] for s in got] == list(range(1, LAUNCH_TOTAL + 1))
     assert max(abs(a["loss"] - b["loss"]) for a, b in zip(got, want, strict=True)) == 0.0
     a = AutoModel.from_pretrained(root / "cut" / ENCODER, add_pooling_layer=False).state_dict()
     b = AutoModel.from_pretrained(root / "whole" / ENCODER, add_pooling_layer=False).state_dict()
