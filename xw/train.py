@@ -194,13 +194,16 @@ def _checkpoint_due(step: int, every_steps: int, every_seconds: float, last_save
                     device: torch.device) -> tuple[bool, int]:
     """Whether to save after ``step`` (by count, or by rank 0's clock), and the stop signal any rank got (0: none).
 
-    One small all-reduce (MAX) under a group, so every rank agrees on both."""
-    due = float(bool(every_steps) and step % every_steps == 0)
+    One small all-reduce (MAX) under a group, so every rank agrees on both; one process decides on the host
+    (this runs every step: no device tensor, no synchronisation)."""
+    due = bool(every_steps) and step % every_steps == 0
     if every_seconds and (world == 1 or dist.get_rank() == 0):
-        due = max(due, float(time.monotonic() - last_save >= every_seconds))
-    flags = torch.tensor([due, float(preemption.requested() or 0)], device=device)
-    if world > 1:
-        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        due = due or time.monotonic() - last_save >= every_seconds
+    stop = preemption.requested() or 0
+    if world == 1:
+        return due, stop
+    flags = torch.tensor([float(due), float(stop)], device=device)
+    dist.all_reduce(flags, op=dist.ReduceOp.MAX)
     return bool(flags[0]), int(flags[1])
 
 
