@@ -102,6 +102,17 @@ def full_state_dict(model: PreTrainedModel) -> dict[str, torch.Tensor]:
     return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
 
+def _save_atomically(model: PreTrainedModel, out_dir: Path, tokenizer_source: str | None = None) -> None:
+    """``save_pretrained`` into a temp folder beside ``out_dir``, then rename it into place."""
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    if tokenizer_source:
+        transformers.AutoTokenizer.from_pretrained(tokenizer_source).save_pretrained(tmp)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp, out_dir)
+
+
 def export_encoder(model: PreTrainedModel, state: dict[str, torch.Tensor], out_dir: Path,
                    tokenizer_source: str | None) -> None:
     """Write the encoder of a gathered state dict in save_pretrained format, atomically (temp folder, rename).
@@ -112,24 +123,14 @@ def export_encoder(model: PreTrainedModel, state: dict[str, torch.Tensor], out_d
     body = encoder_of(model)
     encoder = type(body)(body.config, add_pooling_layer=getattr(body, "pooler", None) is not None)
     encoder.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, strict=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    encoder.save_pretrained(tmp)
-    if tokenizer_source:
-        transformers.AutoTokenizer.from_pretrained(tokenizer_source).save_pretrained(tmp)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(tmp, out_dir)
+    _save_atomically(encoder, out_dir, tokenizer_source)
 
 
 def export_model(model: PreTrainedModel, state: dict[str, torch.Tensor], out_dir: Path) -> None:
     """Write the whole head model of a gathered state dict in save_pretrained format, atomically."""
     fresh = type(model)(model.config)
     fresh.load_state_dict(state, strict=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    fresh.save_pretrained(tmp)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(tmp, out_dir)
+    _save_atomically(fresh, out_dir)
 
 
 def write_job(path: Path, task: str, source: str, head: str, head_kwargs: dict[str, Any], features: list[Feature],
