@@ -53,7 +53,7 @@ def _preexec() -> None:
 
 
 def run_ranks(job_paths: list[Path], out_dirs: list[Path], gpus: int, nodes: int = 1,
-              log_path: Path | None = None, timeout_s: float | None = None) -> None:
+              log_path: Path | None = None) -> None:
     """Run the jobs under torchrun and wait; raise unless every job wrote its completion marker.
 
     A stop signal this process receives (while :func:`xw.preemption.listening`) is forwarded to torchrun,
@@ -65,15 +65,13 @@ def run_ranks(job_paths: list[Path], out_dirs: list[Path], gpus: int, nodes: int
     with open(log_path, "w") as log:
         proc = subprocess.Popen(torchrun_command(job_paths, gpus, nodes), stdout=log, stderr=subprocess.STDOUT,
                                 env=env, start_new_session=True, preexec_fn=_preexec)
-    forwarded, started = False, time.monotonic()
-    try:
+    forwarded = False
+    try:  # the cell's own time limit (executor.cell_timeout) ends the kernel, and torchrun with it
         while proc.poll() is None:
             stop = preemption.requested()
             if stop and not forwarded:
                 proc.send_signal(stop)
                 forwarded = True
-            if timeout_s is not None and time.monotonic() - started > timeout_s:
-                raise TrainingError(f"torchrun ran past {timeout_s:.0f} s; killed it and its ranks (log {log_path})")
             time.sleep(0.2)
     except BaseException:
         kill_tree(proc.pid)
@@ -92,7 +90,7 @@ def run_ranks(job_paths: list[Path], out_dirs: list[Path], gpus: int, nodes: int
 def train_on_ranks(scale: ModelScale, task: TaskSpec, head: type, head_kwargs: dict, source: str,
                    features: list[Feature], config: TrainConfig, seed: int, pad_id: int, job_dir: Path,
                    checkpoint_dir: Path | None, export: str, tokenizer: str | None = None,
-                   on_step: Callable[[StepLog], None] | None = None, timeout_s: float | None = None) -> Path:
+                   on_step: Callable[[StepLog], None] | None = None) -> Path:
     """One cell's training on the rung's ranks (``scale.gpus`` x ``scale.nodes``); returns the job's folder.
 
     The folder then holds ``export`` (the encoder, or the whole head model) in save_pretrained format,
@@ -101,7 +99,7 @@ def train_on_ranks(scale: ModelScale, task: TaskSpec, head: type, head_kwargs: d
     (job_dir / DONE).unlink(missing_ok=True)
     job = write_job(job_dir / "job.json", task.name, source, head.__name__, head_kwargs, features, config, seed,
                     pad_id, job_dir, tokenizer=tokenizer, checkpoint_dir=checkpoint_dir, export=export)
-    run_ranks([job], [job_dir], scale.gpus, scale.nodes, log_path=job_dir / "torchrun.log", timeout_s=timeout_s)
+    run_ranks([job], [job_dir], scale.gpus, scale.nodes, log_path=job_dir / "torchrun.log")
     if on_step is not None:
         for step in json.loads((job_dir / STEPS).read_text()):
             on_step(StepLog(**step))

@@ -6,6 +6,7 @@ model is trained once per (scale, intermediate task, seed) however many targets 
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -16,7 +17,7 @@ import torch
 from xw import checkpoints, layout, preemption
 from xw.atomic import now
 from xw.data import data_config, evaluation_languages, load_examples, load_retrieval
-from xw.distributed import ENCODER, MODEL
+from xw.distributed import DONE, ENCODER, MODEL
 from xw.errors import DataNotFoundError, XWError
 from xw.evaluate import evaluate_examples
 from xw.feature_cache import cached_featurize, features_dir
@@ -95,38 +96,41 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
         curves = CurveWriter(resume / "curves", tag="intermediate",
                              **_tracking(study, f"{scale.name}-{intermediate}-seed{seed}"),
                              resume_from=0 if scale.ranks > 1 else latest_step(resume))
-        tasks = {}
+        members = []
         for name, config in zip(recipe.members, recipe.member_configs, strict=True):
             task = with_label_names(get_task(name), data_config(study))
             examples = load_examples(study, task, task.train_split or "train", "en", config.max_train_examples)
-            features = cached_featurize(features_dir(study), task, examples, tokenizer, config.max_length,
-                                        config.doc_stride, train=True, label_piece=config.tagging_label_piece)
+            members.append((task, cached_featurize(features_dir(study), task, examples, tokenizer, config.max_length,
+                                                   config.doc_stride, train=True,
+                                                   label_piece=config.tagging_label_piece)))
+        with curves:  # a training that raises ends its tracking runs as failed
             if scale.ranks > 1:  # one member (checked above): its training is a torchrun job
+                (task, features), = members
                 kind = model_kind(task)
-                job = train_on_ranks(scale, task, kind.head_class(task), _head_kwargs(kind, task, scale), source, features,
-                                     recipe.loop, seed, tokenizer.pad_token_id, tmp / "ranks", resume, ENCODER,
-                                     tokenizer=source, on_step=curves)
+                job = train_on_ranks(scale, task, kind.head_class(task), _head_kwargs(kind, task, scale), source,
+                                     features, recipe.loop, seed, tokenizer.pad_token_id, tmp / "ranks", resume,
+                                     ENCODER, tokenizer=source, on_step=curves)
+                seconds = json.loads((job / DONE).read_text())["seconds"]
                 for item in (job / ENCODER).iterdir():
                     item.rename(tmp / item.name)
                 shutil.rmtree(job)
-                stats["train"] = None
-                summary = curves.close()
-                _move_curves(resume, tmp)
-                return {"scale": scale.name, "intermediate": intermediate, "members": recipe.members, "seed": seed,
-                        "source": source, "ranks": scale.ranks, "finished_at": now(), **summary}
-            torch.manual_seed(seed)  # fresh heads must be the same for the same seed in every process
-            tasks[name] = (build_head_model(source, task, scale.revision, scale.layers_kept), features)
-        if len(tasks) > 1:
-            share_encoder([model for model, _ in tasks.values()])
-        with curves, preemption.listening():  # a training that raises ends its tracking runs as failed
-            stats["train"] = train(tasks, recipe.loop, seed, tokenizer.pad_token_id, device, progress,
-                                   description=f"{scale.name}/{intermediate}", on_step=curves, checkpoint_dir=resume)
+            else:
+                tasks = {}
+                for task, features in members:
+                    torch.manual_seed(seed)  # fresh heads must be the same for the same seed in every process
+                    tasks[task.name] = (build_head_model(source, task, scale.revision, scale.layers_kept), features)
+                if len(tasks) > 1:
+                    share_encoder([model for model, _ in tasks.values()])
+                with preemption.listening():
+                    stats["train"] = train(tasks, recipe.loop, seed, tokenizer.pad_token_id, device, progress,
+                                           description=f"{scale.name}/{intermediate}", on_step=curves,
+                                           checkpoint_dir=resume)
+                seconds = stats["train"].seconds
+                save_encoder(next(iter(tasks.values()))[0], tokenizer, tmp)
         curves.close()
         _move_curves(resume, tmp)
-        first_model = next(iter(tasks.values()))[0]
-        save_encoder(first_model, tokenizer, tmp)
         return {"scale": scale.name, "intermediate": intermediate, "members": recipe.members, "seed": seed,
-                "source": source, "train_seconds": stats["train"].seconds, "finished_at": now(),
+                "source": source, "train_seconds": seconds, "ranks": scale.ranks, "finished_at": now(),
                 "data_revision": checkpoints.intermediate_data_revision(study, intermediate)}
 
     checkpoints.build_atomically(out_dir, build)
@@ -256,9 +260,9 @@ def run_target_cell(study: Study, scale_name: str, intermediate: str, target: st
                                                 config.max_eval_examples))
     features = cached_featurize(features_dir(study), task, train_examples, tokenizer, config.max_length,
                                 config.doc_stride, train=True, label_piece=config.tagging_label_piece)
-    name = f"{scale.name}-{intermediate}-{target}-seed{seed}"
     folder = layout.target_curves(study, scale.name, intermediate, target, seed)
-    curves = CurveWriter(folder, tag="target", **_tracking(study, folder.name),  # whole even when resumed
+    name = folder.name  # the training's name: its resume and torchrun folders are named alike
+    curves = CurveWriter(folder, tag="target", **_tracking(study, name),  # whole even when resumed
                          resume_from=0 if scale.ranks > 1 else latest_step(resume_dir(study, name)))
     with curves:  # a training that raises ends its tracking runs as failed
         if scale.ranks > 1:  # a torchrun job; the trained head model is then evaluated here, on one device
