@@ -35,6 +35,34 @@ def make_tokenizer(out_dir: Path):
     return fast
 
 
+AGENT_REPORT = 'Traceback (most recent call last):\n  File "<frozen runpy>"'  # torchrun's own failure report
+
+
+def finish_jobs(process, job_paths: list[Path], should_finish: bool = True, timeout_s: float = 600) -> str:
+    """Wait for an ``xw.distributed`` run and check its jobs by their completion markers, as xw.launch does.
+
+    A job finished when its trainer wrote ``done.json`` (torchrun's exit code alone can be non-zero when a
+    rank aborts at teardown after the work is written); a run meant to be killed leaves no marker and a
+    non-zero exit code. On failure the message ends with the ranks' own output (torchrun's report, which
+    only names the signal, comes first), so a truncated CI log still shows why a rank died."""
+    import json
+
+    output, _ = process.communicate(timeout=timeout_s)
+    done = {str(path): (Path(json.loads(Path(path).read_text())["out_dir"]) / "done.json").is_file()
+            for path in job_paths}
+    cut = output.rfind(AGENT_REPORT)
+    report, ranks = (output[cut:], output[:cut]) if cut >= 0 else ("", output)
+    explain = f"exit code {process.returncode}, completion markers {done}\n{report[-2500:]}\n" \
+              f"--- the ranks' output before torchrun's report ---\n{ranks[-6000:]}"
+    if should_finish:
+        assert all(done.values()), explain
+        if process.returncode:
+            print(f"note: every job finished, yet the run exited with {process.returncode} (a rank's teardown)")
+    else:
+        assert process.returncode != 0 and not any(done.values()), explain
+    return output
+
+
 def make_encoder_checkpoint(out_dir: Path, layers: int = 2, hidden: int = 32, seed: int = 0) -> Path:
     """A randomly initialised tiny XLM-R encoder + tokenizer saved like any phase checkpoint."""
     from transformers import XLMRobertaConfig, XLMRobertaModel

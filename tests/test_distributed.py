@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_tokenizer
+from conftest import finish_jobs, make_tokenizer
 from transformers import AutoModel, XLMRobertaConfig, XLMRobertaModel, XLMRobertaXLConfig, XLMRobertaXLModel
 
 from xw.distributed import DONE, ENCODER, STEPS, encoder_layers, write_job
@@ -105,10 +105,9 @@ def world(tmp_path_factory) -> dict:
                                      {"num_labels": len(task.label_names)}, features,
                                      TrainConfig(**CONFIG, **changes), SEED, tokenizer.pad_token_id,
                                      root / name, tokenizer=str(encoders[encoder])))
-    running = [(_launch(paths, ranks), ranks) for ranks, paths in jobs.items()]
-    for process, ranks in running:
-        output, _ = process.communicate(timeout=600)
-        assert process.returncode == 0, f"{ranks} rank(s) failed:\n{output[-4000:]}"
+    running = [(_launch(paths, ranks), paths) for ranks, paths in jobs.items()]
+    for process, paths in running:
+        finish_jobs(process, paths)
     return {"root": root, "encoders": encoders, "tokenizer": tokenizer}
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_tokenizer
+from conftest import finish_jobs, make_tokenizer
 from test_distributed import CLS, SEED, _encoder, _examples, _launch
 from transformers import AutoModel
 
@@ -61,10 +61,9 @@ def _env() -> dict:
             "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
 
-def _wait(runs: list[tuple[subprocess.Popen, bool]]) -> None:
-    for process, should_succeed in runs:
-        output, _ = process.communicate(timeout=600)
-        assert (process.returncode == 0) == should_succeed, f"rc {process.returncode}:\n{output[-4000:]}"
+def _wait(runs: list[tuple[subprocess.Popen, list[Path], bool]]) -> None:
+    for process, paths, should_finish in runs:
+        finish_jobs(process, paths, should_finish)
 
 
 @pytest.fixture(scope="module")
@@ -84,13 +83,15 @@ def runs(tmp_path_factory) -> dict:
     names = ("whole", "two-two", "one-two")
     jobs = {n: job(n) for n in names}
     # wave 1: the uninterrupted reference (2 ranks, checkpointing on), a 2-rank and a 1-process run killed
-    _wait([(_launch([jobs["whole"]], 2), True), (_launch_killer(script, [jobs["two-two"]], 2), False),
-           (_launch_killer(script, [jobs["one-two"]], 1), False)])
+    _wait([(_launch([jobs["whole"]], 2), [jobs["whole"]], True),
+           (_launch_killer(script, [jobs["two-two"]], 2), [jobs["two-two"]], False),
+           (_launch_killer(script, [jobs["one-two"]], 1), [jobs["one-two"]], False)])
     kept = complete_steps(root / "two-two-ckpt")
     shutil.copytree(root / "two-two-ckpt", root / "two-one-ckpt")  # the same killed 2-rank run, resumed by 1
     jobs["two-one"] = job("two-one")
     # wave 2: resume 2 -> 2 and 1 -> 2 in one torchrun, 2 -> 1 in one process
-    _wait([(_launch([jobs["two-two"], jobs["one-two"]], 2), True), (_launch([jobs["two-one"]], 1), True)])
+    both = [jobs["two-two"], jobs["one-two"]]
+    _wait([(_launch(both, 2), both, True), (_launch([jobs["two-one"]], 1), [jobs["two-one"]], True)])
     return {"root": root, "kept_while_running": kept}
 
 

@@ -13,6 +13,7 @@ unsharded, on the default training path (the reference the tests compare the ran
 from __future__ import annotations
 
 import dataclasses
+import faulthandler
 import json
 import os
 import shutil
@@ -243,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if "RANK" in os.environ:
         preemption.die_with_parent()  # torchrun gone (killed, or its launcher killed): this rank goes too
+        faulthandler.enable()  # a rank that aborts (SIGABRT, SIGSEGV) prints its Python stacks into the log
     device, mesh = start_ranks()
     try:
         with preemption.listening():
