@@ -20,7 +20,7 @@ import torch
 from conftest import finish_jobs, make_tokenizer
 from transformers import AutoModel, XLMRobertaConfig, XLMRobertaModel, XLMRobertaXLConfig, XLMRobertaXLModel
 
-from xw.distributed import DONE, ENCODER, STEPS, encoder_layers, write_job
+from xw.distributed import DONE, ENCODER, STEPS, JobTask, encoder_layers, write_job
 from xw.errors import ParameterError, TrainingError
 from xw.featurize import collate, featurize, length_grouped_batches
 from xw.models import build_head_model
@@ -78,6 +78,10 @@ JOBS = {
     # 30 examples: the last batch of each epoch (6) splits unevenly over 2 ranks x 2 micro-batches
     "two-tag-accum2": ("xlmr", TAG, 30, {"grad_accumulation": 2}, 2),
 }
+# multi-task recipes (classification + tagging, one shared encoder): name -> (config changes, ranks)
+MULTI = {"ref-multi": ({}, 1), "two-multi": ({}, 2), "two-multi-accum2-ac": ({"grad_accumulation": 2,
+                                                                             "activation_checkpointing": True}, 2)}
+MULTI_STEPS = 12  # enough draws that both tasks are trained (a task is drawn per step, by its batch count)
 
 
 def _launch(paths: list[Path], ranks: int) -> subprocess.Popen:
@@ -105,6 +109,15 @@ def world(tmp_path_factory) -> dict:
                                      {"num_labels": len(task.label_names)}, features,
                                      TrainConfig(**CONFIG, **changes), SEED, tokenizer.pad_token_id,
                                      root / name, tokenizer=str(encoders[encoder])))
+    cls_features = featurize(CLS, _examples("classification", 32), tokenizer, 32)
+    tag = JobTask(TAG.name, "AutoModelForTokenClassification", {"num_labels": len(TAG.label_names)},
+                  featurize(TAG, _examples("tagging", 30), tokenizer, 32))
+    for name, (changes, ranks) in MULTI.items():
+        jobs[ranks].append(write_job(root / f"{name}.json", CLS.name, str(encoders["xlmr"]),
+                                     "AutoModelForSequenceClassification", {"num_labels": 2}, cls_features,
+                                     TrainConfig(**{**CONFIG, "max_steps": MULTI_STEPS}, **changes), SEED,
+                                     tokenizer.pad_token_id, root / name, tokenizer=str(encoders["xlmr"]),
+                                     also=[tag]))
     running = [(_launch(paths, ranks), paths) for ranks, paths in jobs.items()]
     for process, paths in running:
         finish_jobs(process, paths)
@@ -113,13 +126,15 @@ def world(tmp_path_factory) -> dict:
 
 def _steps(world: dict, name: str) -> list[dict]:
     done = json.loads((world["root"] / name / DONE).read_text())
-    assert done["ranks"] == JOBS[name][4] and done["steps"] == STEPS_RUN
+    ranks, steps = (MULTI[name][1], MULTI_STEPS) if name in MULTI else (JOBS[name][4], STEPS_RUN)
+    assert done["ranks"] == ranks and done["steps"] == steps
     return json.loads((world["root"] / name / STEPS).read_text())
 
 
 def _max_diffs(world: dict, name: str, reference: str) -> tuple[float, float]:
     got, want = _steps(world, name), _steps(world, reference)
-    assert [s["step"] for s in got] == [s["step"] for s in want] == list(range(1, STEPS_RUN + 1))
+    steps = MULTI_STEPS if name in MULTI else STEPS_RUN
+    assert [s["step"] for s in got] == [s["step"] for s in want] == list(range(1, steps + 1))
     loss = max(abs(a["loss"] - b["loss"]) for a, b in zip(got, want, strict=True))
     norm = max(abs(a["grad_norm"] - b["grad_norm"]) for a, b in zip(got, want, strict=True))
     print(f"{name} vs {reference}: max |loss diff| {loss:.2e}, max |grad norm diff| {norm:.2e}")
@@ -154,6 +169,41 @@ def test_rank_zero_exports_the_gathered_encoder(world, name, reference):
         assert torch.allclose(got.state_dict()[key], value, atol=1e-5), key
         moved = max(moved, float((value - trained[key]).abs().max()))
     assert moved > 1e-3, "training must have changed the exported weights"
+
+
+def _drawn_tasks(world: dict) -> list[str]:
+    """The task xw.train draws at each step of the multi-task jobs (its sampler, replayed: same seed, same order)."""
+    tokenizer = world["tokenizer"]
+    features = {CLS.name: featurize(CLS, _examples("classification", 32), tokenizer, 32),
+                TAG.name: featurize(TAG, _examples("tagging", 30), tokenizer, 32)}
+    rng = random.Random(SEED)
+
+    def stream(name: str):
+        while True:
+            yield from length_grouped_batches(features[name], CONFIG["batch_size"], rng)
+
+    streams = {name: stream(name) for name in features}
+    weights = [-(-len(f) // CONFIG["batch_size"]) for f in features.values()]
+    drawn = []
+    for _ in range(MULTI_STEPS):
+        drawn.append(rng.choices(list(features), weights)[0])
+        next(streams[drawn[-1]])
+    return drawn
+
+
+@pytest.mark.parametrize("name", ["two-multi", "two-multi-accum2-ac"])
+def test_a_multi_task_recipe_trains_on_ranks_like_one_process(world, name):
+    """Two heads (classification, tagging) on one shared encoder, one FSDP2 root (HeadSet): per-step loss
+    and grad norm of 2 ranks (and with 2 micro-batches and activation checkpointing) equal one process's,
+    and the exported shared encoder is the same."""
+    loss, norm = _max_diffs(world, name, "ref-multi")
+    assert loss <= TOL and norm <= TOL
+    assert set(_drawn_tasks(world)) == {CLS.name, TAG.name}, "both heads must be trained"
+    got = AutoModel.from_pretrained(world["root"] / name / ENCODER, add_pooling_layer=False).state_dict()
+    want = AutoModel.from_pretrained(world["root"] / "ref-multi" / ENCODER, add_pooling_layer=False).state_dict()
+    start = AutoModel.from_pretrained(world["encoders"]["xlmr"], add_pooling_layer=False).state_dict()
+    assert max(float((got[k] - want[k]).abs().max()) for k in want) <= 1e-5
+    assert max(float((want[k] - start[k]).abs().max()) for k in want) > 1e-3
 
 
 def test_token_weighted_loss_is_not_the_mean_of_per_chunk_means(world):

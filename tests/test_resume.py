@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import finish_jobs, make_tokenizer
-from test_distributed import CLS, SEED, _encoder, _examples, _launch
+from test_distributed import CLS, SEED, TAG, _encoder, _examples, _launch
 from transformers import AutoModel
 
 from xw.checkpoints import intermediate_dir
-from xw.distributed import DONE, ENCODER, STEPS, write_job
+from xw.distributed import DONE, ENCODER, STEPS, JobTask, write_job
 from xw.errors import ParameterError
 from xw.featurize import featurize
 from xw.models import build_head_model
@@ -34,6 +34,7 @@ TOL = 1e-6
 TOTAL, EVERY, KEEP, KILL_AT = 10, 2, 2, 6
 CONFIG = {"learning_rate": 1e-3, "batch_size": 8, "max_steps": TOTAL, "max_grad_norm": 0.5,
           "checkpoint_every_steps": EVERY, "keep_checkpoints": KEEP}
+MULTI_NAMES = ("multi-whole", "multi-two-one")
 KILLER = """
 import os, signal, sys
 import xw.train_state as ts
@@ -80,18 +81,29 @@ def runs(tmp_path_factory) -> dict:
                          {"num_labels": 2}, features, TrainConfig(**CONFIG), SEED, tokenizer.pad_token_id,
                          root / name, tokenizer=str(encoder), checkpoint_dir=root / f"{name}-ckpt")
 
+    tag = JobTask(TAG.name, "AutoModelForTokenClassification", {"num_labels": len(TAG.label_names)},
+                  featurize(TAG, _examples("tagging", 30), tokenizer, 32))
+
+    def multi_job(name: str) -> Path:  # a multi-task recipe: classification + tagging on one shared encoder
+        return write_job(root / f"{name}.json", CLS.name, str(encoder), "AutoModelForSequenceClassification",
+                         {"num_labels": 2}, features, TrainConfig(**CONFIG), SEED, tokenizer.pad_token_id,
+                         root / name, tokenizer=str(encoder), checkpoint_dir=root / f"{name}-ckpt", also=[tag])
+
     names = ("whole", "two-two", "one-two")
     jobs = {n: job(n) for n in names}
-    # wave 1: the uninterrupted reference (2 ranks, checkpointing on), a 2-rank and a 1-process run killed
-    _wait([(_launch([jobs["whole"]], 2), [jobs["whole"]], True),
+    jobs.update({n: multi_job(n) for n in MULTI_NAMES})
+    # wave 1: the uninterrupted references (2 ranks, checkpointing on), 2-rank and 1-process runs killed
+    references = [jobs["whole"], jobs["multi-whole"]]
+    _wait([(_launch(references, 2), references, True),
            (_launch_killer(script, [jobs["two-two"]], 2), [jobs["two-two"]], False),
-           (_launch_killer(script, [jobs["one-two"]], 1), [jobs["one-two"]], False)])
+           (_launch_killer(script, [jobs["one-two"]], 1), [jobs["one-two"]], False),
+           (_launch_killer(script, [jobs["multi-two-one"]], 2), [jobs["multi-two-one"]], False)])
     kept = complete_steps(root / "two-two-ckpt")
     shutil.copytree(root / "two-two-ckpt", root / "two-one-ckpt")  # the same killed 2-rank run, resumed by 1
     jobs["two-one"] = job("two-one")
-    # wave 2: resume 2 -> 2 and 1 -> 2 in one torchrun, 2 -> 1 in one process
-    both = [jobs["two-two"], jobs["one-two"]]
-    _wait([(_launch(both, 2), both, True), (_launch([jobs["two-one"]], 1), [jobs["two-one"]], True)])
+    # wave 2: resume 2 -> 2 and 1 -> 2 in one torchrun, 2 -> 1 in one process (the multi-task one too)
+    both, ones = [jobs["two-two"], jobs["one-two"]], [jobs["two-one"], jobs["multi-two-one"]]
+    _wait([(_launch(both, 2), both, True), (_launch(ones, 1), ones, True)])
     return {"root": root, "kept_while_running": kept}
 
 
@@ -100,9 +112,12 @@ def _steps(runs: dict, name: str) -> list[dict]:
     return json.loads((runs["root"] / name / STEPS).read_text())
 
 
-@pytest.mark.parametrize(("name", "tol"), [("two-two", 0.0), ("two-one", TOL), ("one-two", TOL)])
+@pytest.mark.parametrize(("name", "tol"), [("two-two", 0.0), ("two-one", TOL), ("one-two", TOL),
+                                           ("multi-two-one", TOL)])
 def test_killed_run_resumes_to_the_uninterrupted_result(runs, name, tol):
-    got, want = _steps(runs, name), _steps(runs, "whole")
+    """... and a multi-task run's 2-rank checkpoint (one FSDP2 HeadSet root) resumes in one process."""
+    reference = "multi-whole" if name in MULTI_NAMES else "whole"
+    got, want = _steps(runs, name), _steps(runs, reference)
     assert [s["step"] for s in got] == list(range(1, TOTAL + 1))
     for key in ("loss", "grad_norm", "learning_rate"):
         diff = max(abs(a[key] - b[key]) for a, b in zip(got[KILL_AT:], want[KILL_AT:], strict=True))
@@ -110,7 +125,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(runs, name, tol):
         assert diff <= tol, (key, diff)
     assert [s["tokens"] for s in got] == [s["tokens"] for s in want]
     a = AutoModel.from_pretrained(runs["root"] / name / ENCODER, add_pooling_layer=False).state_dict()
-    b = AutoModel.from_pretrained(runs["root"] / "whole" / ENCODER, add_pooling_layer=False).state_dict()
+    b = AutoModel.from_pretrained(runs["root"] / reference / ENCODER, add_pooling_layer=False).state_dict()
     worst = max(float((a[k] - b[k]).abs().max()) for k in b)
     print(f"{name}: final encoder max |weight diff| {worst:.2e}")
     assert worst <= tol * 10, worst
@@ -118,7 +133,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(runs, name, tol):
 
 def test_only_the_newest_checkpoints_are_kept_and_none_after_the_end(runs):
     assert runs["kept_while_running"] == [KILL_AT - EVERY, KILL_AT]  # KEEP = 2 of the 3 written
-    for name in ("whole", "two-two", "two-one", "one-two"):
+    for name in ("whole", "two-two", "two-one", "one-two", *MULTI_NAMES):
         assert not (runs["root"] / f"{name}-ckpt").exists(), name
 
 

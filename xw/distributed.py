@@ -1,13 +1,14 @@
-"""FSDP2 training of one cell's head model over several ranks: ``torchrun ... -m xw.distributed JOB``.
+"""FSDP2 training of one cell's head model(s) over several ranks: ``torchrun ... -m xw.distributed JOB``.
 
 Why: XL and XXL do not fit one device, and a Jupyter kernel cannot host ranks. So a cell writes a job
 file (:func:`write_job`: head model source, features, TrainConfig) and launches ``torchrun`` on this
-module. Every rank builds the head model, shards it (:func:`parallelize`, PyTorch's own
-``fully_shard``, one unit per encoder layer) and runs :func:`xw.train.train`, which splits each effective
-batch over the ranks. Rank 0 alone writes the exported encoder (full state dict gathered,
-``save_pretrained`` format), the per-step log, the stats and, last, the completion marker: a cell's
-success is that marker, not torchrun's exit code. Without torchrun the same job runs in one process,
-unsharded, on the default training path (the reference the tests compare the ranks against).
+module. Every rank builds the head model (a multi-task recipe's heads on one shared encoder, under one
+:class:`HeadSet` root), shards it (:func:`parallelize`, PyTorch's own ``fully_shard``, one unit per
+encoder layer) and runs :func:`xw.train.train`, which splits each effective batch over the ranks.
+Rank 0 alone writes the exported encoder (full state dict gathered, ``save_pretrained`` format), the
+per-step log, the stats and, last, the completion marker: a cell's success is that marker, not
+torchrun's exit code. Without torchrun the same job runs in one process, unsharded, on the default
+training path (the reference the tests compare the ranks against).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,7 @@ from xw import preemption
 from xw.atomic import atomic_write_text, now
 from xw.errors import TrainingError, TrainingPreempted
 from xw.featurize import Feature
-from xw.models import encoder_of
+from xw.models import encoder_of, share_encoder
 from xw.params import TrainConfig
 from xw.train import train
 from xw.train_state import latest_step
@@ -62,15 +64,28 @@ def encoder_layers(model: PreTrainedModel) -> list[torch.nn.Module]:
     raise TrainingError(f"{type(model).__name__}: no encoder layer list ({'/'.join(LAYER_LISTS)}) to shard")
 
 
-def parallelize(model: PreTrainedModel, mesh: DeviceMesh, param_dtype: torch.dtype = torch.float32) -> PreTrainedModel:
+class HeadSet(torch.nn.ModuleDict):
+    """Several head models sharing one encoder (a multi-task recipe) as one module, the FSDP2 root.
+
+    Why: FSDP2 needs a single root per training, and two head models sharded as two roots cannot share
+    the encoder's sharded layers. ``forward(task, **batch)`` runs that task's head. Being a ModuleDict,
+    its state dict names (``<task>.roberta...``) are those of the one-process ModuleDict of the heads, so
+    mid-cell checkpoints load across 1 and N ranks."""
+
+    def forward(self, task: str, **batch: Any) -> Any:
+        return self[task](**batch)
+
+
+def parallelize(model: torch.nn.Module, mesh: DeviceMesh, param_dtype: torch.dtype = torch.float32) -> torch.nn.Module:
     """Shard ``model`` over ``mesh`` the torchtitan way: each encoder layer one FSDP unit, the rest the root.
 
-    ``param_dtype`` bf16 computes in bf16 from fp32 sharded master weights (gradients reduced in fp32);
+    ``model`` is a head model, or a :class:`HeadSet` whose heads share one encoder (its layers are sharded
+    once). ``param_dtype`` bf16 computes in bf16 from fp32 sharded master weights (gradients reduced in fp32);
     fp32 on CPU. Gradients are summed over ranks, not averaged: xw.train weights each rank's loss by its
     share of the effective batch's loss units, so the sum is the gradient of the global token-weighted mean.
     """
     policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32)
-    layers = encoder_layers(model)
+    layers = encoder_layers(next(iter(model.values())) if isinstance(model, HeadSet) else model)
     for k, layer in enumerate(layers):
         # backward needs the last layer again at once: keep it gathered instead of re-gathering it
         fully_shard(layer, mesh=mesh, mp_policy=policy, reshard_after_forward=k < len(layers) - 1)
@@ -96,7 +111,7 @@ def start_ranks() -> tuple[torch.device, DeviceMesh | None]:
     return device, init_device_mesh(device.type, (dist.get_world_size(),))
 
 
-def full_state_dict(model: PreTrainedModel) -> dict[str, torch.Tensor]:
+def full_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The unsharded state dict on CPU, gathered on rank 0 (a collective: every rank must call it)."""
     if not isinstance(model, FSDPModule):
         return {k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -134,16 +149,30 @@ def export_model(model: PreTrainedModel, state: dict[str, torch.Tensor], out_dir
     _save_atomically(fresh, out_dir)
 
 
+@dataclasses.dataclass(frozen=True)
+class JobTask:
+    """One task of a job: its name, head class (a transformers name), from_pretrained arguments, features."""
+
+    task: str
+    head: str
+    head_kwargs: dict[str, Any]
+    features: list[Feature]
+
+
 def write_job(path: Path, task: str, source: str, head: str, head_kwargs: dict[str, Any], features: list[Feature],
               config: TrainConfig, seed: int, pad_id: int, out_dir: Path, tokenizer: str | None = None,
-              checkpoint_dir: Path | None = None, export: str = ENCODER) -> Path:
+              checkpoint_dir: Path | None = None, export: str = ENCODER, also: Sequence[JobTask] = ()) -> Path:
     """A job file for :func:`run_job`: ``head`` names a transformers class (e.g. AutoModelForTokenClassification).
 
     ``checkpoint_dir``: where the training saves and resumes mid-cell checkpoints (``xw.train.train``).
-    ``export``: ENCODER (phase ii: the next phase loads the encoder) or MODEL (phase iii: the head too)."""
+    ``export``: ENCODER (phase ii: the next phase loads the encoder) or MODEL (phase iii: the head too).
+    ``also``: further tasks trained at once with one shared encoder (a multi-task recipe; ENCODER only)."""
     if export not in (ENCODER, MODEL):
         raise ValueError(f"export must be {ENCODER!r} or {MODEL!r}, not {export!r}")
+    if also and export != ENCODER:
+        raise ValueError(f"a multi-task job exports its shared encoder: export must be {ENCODER!r}")
     job = {"task": task, "source": str(source), "head": head, "head_kwargs": head_kwargs, "features": features,
+           "also": [dataclasses.asdict(extra) for extra in also],
            "config": dataclasses.asdict(config), "seed": seed, "pad_id": pad_id, "out_dir": str(out_dir),
            "tokenizer": tokenizer, "checkpoint_dir": str(checkpoint_dir) if checkpoint_dir else None,
            "export": export}
@@ -165,33 +194,54 @@ def logged_steps(checkpoint_dir: Path | None) -> list[dict[str, Any]]:
     return steps
 
 
-def build_head(job: dict[str, Any], device: torch.device, mesh: DeviceMesh | None, config: TrainConfig) -> PreTrainedModel:
-    """The job's head model, sharded under a group: the weights are read once, by rank 0, and broadcast.
+def job_tasks(job: dict[str, Any]) -> list[JobTask]:
+    """The job's tasks, its first (``task``) first."""
+    first = JobTask(job["task"], job["head"], job.get("head_kwargs", {}), job["features"])
+    return [first, *(JobTask(**extra) for extra in job.get("also", []))]
 
-    The other ranks build the model on the meta device (no memory, no file reads: 10.7B parameters read
-    once, not once per rank), get storage for their shards only, and receive rank 0's values (the fresh
-    head's initialisation included, so every rank starts from the one-process reference's weights).
-    Buffers are copied from rank 0 too: non-persistent ones (``position_ids``) are in no state dict, and
-    left as meta-built garbage the first forward would fail."""
-    head = getattr(transformers, job["head"])
-    kwargs = job.get("head_kwargs", {})
-    torch.manual_seed(job["seed"])  # the fresh head's initialisation: the one-process reference's
+
+def build_heads(job: dict[str, Any], device: torch.device, mesh: DeviceMesh | None,
+                config: TrainConfig) -> tuple[dict[str, PreTrainedModel], torch.nn.Module | None]:
+    """The job's head models (one encoder shared by several), and under a group their sharded root.
+
+    Each head is initialised after ``torch.manual_seed(seed)``, as the one-process phase (ii) does, and
+    several share the first's encoder (``xw.models.share_encoder``). Under a group the weights are read
+    once, by rank 0, and broadcast: the other ranks build the models on the meta device (no memory, no
+    file reads: 10.7B parameters read once, not once per rank), get storage for their shards only, and
+    receive rank 0's values (the fresh heads' initialisation included). Buffers are copied from rank 0
+    too: non-persistent ones (``position_ids``) are in no state dict, and left as meta-built garbage the
+    first forward would fail. The root is the head model itself, or a :class:`HeadSet` of several."""
+    tasks = job_tasks(job)
+    on_meta = mesh is not None and dist.get_rank() != 0
+    models: dict[str, PreTrainedModel] = {}
+    for spec in tasks:
+        head = getattr(transformers, spec.head)
+        torch.manual_seed(job["seed"])  # the fresh head's initialisation: the one-process reference's
+        if on_meta:
+            with torch.device("meta"):
+                models[spec.task] = head.from_config(transformers.AutoConfig.from_pretrained(job["source"],
+                                                                                            **spec.head_kwargs))
+        else:
+            models[spec.task] = head.from_pretrained(job["source"], **spec.head_kwargs)
+    if len(models) > 1:
+        share_encoder(list(models.values()))
     if mesh is None:
-        return head.from_pretrained(job["source"], **kwargs).to(device)
-    if dist.get_rank() == 0:
-        model, meta = head.from_pretrained(job["source"], **kwargs), False
-        full = model.state_dict()
-    else:
-        with torch.device("meta"):
-            model, meta = head.from_config(transformers.AutoConfig.from_pretrained(job["source"], **kwargs)), True
-        full = {}
-    parallelize(model, mesh, torch.bfloat16 if config.bf16 and device.type == "cuda" else torch.float32)
-    if meta:  # rank 0's shards were moved to the device by fully_shard
-        model.to_empty(device=device)
-    set_model_state_dict(model, full, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
-    for buffer in model.buffers():
+        return {name: model.to(device) for name, model in models.items()}, None
+    root = HeadSet(models) if len(models) > 1 else next(iter(models.values()))
+    # the shared encoder is in the state dict under every head's names: it is sent once, under the first's
+    aliases = tuple(f"{name}.{model.base_model_prefix}." for name, model in list(models.items())[1:])
+    full = {} if on_meta else {k: v for k, v in root.state_dict().items() if not aliases or not k.startswith(aliases)}
+    parallelize(root, mesh, torch.bfloat16 if config.bf16 and device.type == "cuda" else torch.float32)
+    if on_meta:  # rank 0's shards were moved to the device by fully_shard
+        root.to_empty(device=device)
+    result = set_model_state_dict(root, full, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True,
+                                                                       strict=not aliases))
+    if aliases and (result.unexpected_keys or any(not key.startswith(aliases) for key in result.missing_keys)):
+        raise TrainingError(f"multi-task job {'+'.join(models)}: rank 0's weights did not load: missing "
+                                f"{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
+    for buffer in root.buffers():
         dist.broadcast(buffer, src=0)
-    return model
+    return models, root
 
 
 def run_job(job: dict[str, Any], device: torch.device, mesh: DeviceMesh | None) -> None:
@@ -199,7 +249,9 @@ def run_job(job: dict[str, Any], device: torch.device, mesh: DeviceMesh | None) 
     config = TrainConfig(**job["config"])
     out_dir = Path(job["out_dir"])
     rank = dist.get_rank() if mesh is not None else 0
-    model = build_head(job, device, mesh, config)
+    models, root = build_heads(job, device, mesh, config)
+    tasks = job_tasks(job)
+    model = models[tasks[0].task]
     checkpoint_dir = Path(job["checkpoint_dir"]) if job.get("checkpoint_dir") else None
     steps = logged_steps(checkpoint_dir) if rank == 0 else []
 
@@ -210,14 +262,18 @@ def run_job(job: dict[str, Any], device: torch.device, mesh: DeviceMesh | None) 
                 file.write(json.dumps(steps[-1]) + "\n")
 
     try:
-        stats = train({job["task"]: (model, job["features"])}, config, job["seed"], job["pad_id"], device,
-                      progress=False, description=job["task"], on_step=on_step, checkpoint_dir=checkpoint_dir)
+        stats = train({spec.task: (models[spec.task], spec.features) for spec in tasks}, config, job["seed"],
+                      job["pad_id"], device, progress=False, description="+".join(models), on_step=on_step,
+                      checkpoint_dir=checkpoint_dir, root=root if isinstance(root, HeadSet) else None)
     except TrainingPreempted as stopped:  # the launcher reads this and tells the cell
         if rank == 0:
             out_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(out_dir / PREEMPTED, json.dumps({"error": str(stopped), "at": now()}))
         raise
-    state = full_state_dict(model)
+    state = full_state_dict(root if root is not None else model)
+    if isinstance(root, HeadSet):  # the first head's names: its encoder is the shared one
+        prefix = f"{tasks[0].task}."
+        state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     if rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         if job.get("export", ENCODER) == MODEL:

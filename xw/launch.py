@@ -18,11 +18,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from xw import preemption
-from xw.distributed import DONE, PREEMPTED, STEPS, write_job
+from xw.distributed import DONE, PREEMPTED, STEPS, JobTask, write_job
 from xw.errors import TrainingError, TrainingPreempted
 from xw.featurize import Feature
 from xw.params import ModelScale, TrainConfig
@@ -90,15 +90,16 @@ def run_ranks(job_paths: list[Path], out_dirs: list[Path], gpus: int, nodes: int
 def train_on_ranks(scale: ModelScale, task: TaskSpec, head: type, head_kwargs: dict, source: str,
                    features: list[Feature], config: TrainConfig, seed: int, pad_id: int, job_dir: Path,
                    checkpoint_dir: Path | None, export: str, tokenizer: str | None = None,
-                   on_step: Callable[[StepLog], None] | None = None) -> Path:
+                   on_step: Callable[[StepLog], None] | None = None, also: Sequence[JobTask] = ()) -> Path:
     """One cell's training on the rung's ranks (``scale.gpus`` x ``scale.nodes``); returns the job's folder.
 
     The folder then holds ``export`` (the encoder, or the whole head model) in save_pretrained format,
-    written by rank 0; ``on_step`` sees every logged step afterwards (the ranks' curve, for TensorBoard)."""
+    written by rank 0; ``on_step`` sees every logged step afterwards (the ranks' curve, for TensorBoard).
+    ``also``: the other members of a multi-task recipe, trained at once on the shared encoder."""
     job_dir.mkdir(parents=True, exist_ok=True)
     (job_dir / DONE).unlink(missing_ok=True)
     job = write_job(job_dir / "job.json", task.name, source, head.__name__, head_kwargs, features, config, seed,
-                    pad_id, job_dir, tokenizer=tokenizer, checkpoint_dir=checkpoint_dir, export=export)
+                    pad_id, job_dir, tokenizer=tokenizer, checkpoint_dir=checkpoint_dir, export=export, also=also)
     run_ranks([job], [job_dir], scale.gpus, scale.nodes, log_path=job_dir / "torchrun.log")
     if on_step is not None:
         for step in json.loads((job_dir / STEPS).read_text()):

@@ -17,7 +17,7 @@ import torch
 from xw import checkpoints, layout, preemption
 from xw.atomic import now
 from xw.data import data_config, evaluation_languages, load_examples, load_retrieval
-from xw.distributed import DONE, ENCODER, MODEL
+from xw.distributed import DONE, ENCODER, MODEL, JobTask
 from xw.errors import DataNotFoundError, XWError
 from xw.evaluate import evaluate_examples
 from xw.feature_cache import cached_featurize, features_dir
@@ -84,10 +84,6 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
     stats: dict[str, TrainStats] = {}
 
     resume = out_dir.with_name(f"{out_dir.name}.resume")  # mid-cell checkpoints; gone once the build finishes
-    if scale.ranks > 1 and len(recipe.members) > 1:
-        raise XWError(f"rung {scale.name!r} trains on {scale.ranks} ranks, but intermediate {intermediate!r} is a "
-                      f"multi-task recipe ({', '.join(recipe.members)}), which xw trains on one device only so far; "
-                      f"run it on a rung with gpus: 1 and nodes: 1, or leave it out of intermediate_tasks")
 
     def build(tmp: Path) -> dict:
         tokenizer = load_tokenizer(source, scale.revision)
@@ -104,12 +100,15 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
                                                    config.doc_stride, train=True,
                                                    label_piece=config.tagging_label_piece)))
         with curves:  # a training that raises ends its tracking runs as failed
-            if scale.ranks > 1:  # one member (checked above): its training is a torchrun job
-                (task, features), = members
+            if scale.ranks > 1:  # a torchrun job; a multi-task recipe's members share the encoder there too
+                (task, features), *others = members
                 kind = model_kind(task)
+                also = [JobTask(other.name, model_kind(other).head_class(other).__name__,
+                                _head_kwargs(model_kind(other), other, scale), other_features)
+                        for other, other_features in others]
                 job = train_on_ranks(scale, task, kind.head_class(task), _head_kwargs(kind, task, scale), source,
                                      features, recipe.loop, seed, tokenizer.pad_token_id, tmp / "ranks", resume,
-                                     ENCODER, tokenizer=source, on_step=curves)
+                                     ENCODER, tokenizer=source, on_step=curves, also=also)
                 seconds = json.loads((job / DONE).read_text())["seconds"]
                 for item in (job / ENCODER).iterdir():
                     item.rename(tmp / item.name)

@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -160,8 +161,8 @@ def clip_gradients(params: list[torch.nn.Parameter], max_norm: float) -> torch.T
     return norm
 
 
-def accumulate(model: PreTrainedModel, features: Sequence[Feature], indices: Sequence[int], config: TrainConfig,
-               pad_id: int, device: torch.device) -> torch.Tensor:
+def accumulate(model: torch.nn.Module, features: Sequence[Feature], indices: Sequence[int], config: TrainConfig,
+               pad_id: int, device: torch.device, forward: Callable[..., Any] | None = None) -> torch.Tensor:
     """Forward and backward of this rank's micro-batches of one effective batch; its share of the loss.
 
     Each micro-batch's mean loss is weighted by its share of the effective batch's loss units (labelled
@@ -169,7 +170,9 @@ def accumulate(model: PreTrainedModel, features: Sequence[Feature], indices: Seq
     token-weighted mean of the whole effective batch, whatever the number of ranks or micro-batches.
     Under FSDP2 the gradients are reduce-scattered once, after the last micro-batch: the earlier ones
     accumulate unsharded on each rank (more memory per rank, 1/grad_accumulation of the traffic).
+    ``model`` is the sharded root; ``forward`` (default: the model) runs one micro-batch.
     """
+    forward = forward or model
     rank, world = rank_and_world()
     chunks = split_batch(indices, world * config.grad_accumulation)
     units = [sum(loss_units(features[i]) for i in chunk) for chunk in chunks]
@@ -184,7 +187,7 @@ def accumulate(model: PreTrainedModel, features: Sequence[Feature], indices: Seq
         chunk = chunks[k] or list(indices[:1])
         batch = {key: v.to(device, non_blocking=True) for key, v in collate([features[i] for i in chunk], pad_id).items()}
         with autocast_context(device, config.bf16):
-            loss = model(**batch).loss * (units[k] / total)
+            loss = forward(**batch).loss * (units[k] / total)
         loss.backward()
         share += loss.detach().float()
     return share
@@ -209,7 +212,8 @@ def _checkpoint_due(step: int, every_steps: int, every_seconds: float, last_save
 
 def train(tasks: dict[str, tuple[PreTrainedModel, list[Feature]]], config: TrainConfig, seed: int,
           pad_id: int, device: torch.device, progress: bool = True, description: str = "train",
-          on_step: StepHook | None = None, checkpoint_dir: Path | None = None) -> TrainStats:
+          on_step: StepHook | None = None, checkpoint_dir: Path | None = None,
+          root: torch.nn.Module | None = None) -> TrainStats:
     """Train head models (sharing one encoder when several) on their features.
 
     ``tasks`` maps a task name to (head model, training features). NaN/inf loss stops the
@@ -228,6 +232,10 @@ def train(tasks: dict[str, tuple[PreTrainedModel, list[Feature]]], config: Train
     end of the current step and raises TrainingPreempted. The data order is restored by replaying
     the batch draws of the steps already taken (indices only, no compute), which leaves the sampler's
     ``random.Random`` exactly where the killed run had it.
+
+    ``root``: under FSDP2 with several heads, the one sharded module holding them
+    (:class:`xw.distributed.HeadSet`, whose ``forward(task, **batch)`` runs a head): FSDP2 needs its root's
+    forward to run, so every micro-batch goes through it, and it is what the checkpoints save.
     """
     rank, world = rank_and_world()
     parts = world * config.grad_accumulation
@@ -271,7 +279,7 @@ def train(tasks: dict[str, tuple[PreTrainedModel, list[Feature]]], config: Train
 
     running = torch.zeros((), device=device)
     examples = tokens = first = 0
-    resumed = train_state.load(checkpoint_dir, models, optimizer, scheduler, device) if checkpoint_dir else None
+    resumed = train_state.load(checkpoint_dir, models, optimizer, scheduler, device, root) if checkpoint_dir else None
     if resumed is not None:
         first, examples, tokens = resumed.step, resumed.examples, resumed.tokens
         running += resumed.running
@@ -298,7 +306,8 @@ def train(tasks: dict[str, tuple[PreTrainedModel, list[Feature]]], config: Train
             share = loss.detach().float()
         else:
             tokens += sum(count_tokens(features[name][i], pad_id) for i in indices)
-            share = accumulate(models[name], features[name], indices, config, pad_id, device)
+            share = accumulate(models[name] if root is None else root, features[name], indices, config, pad_id,
+                               device, None if root is None else functools.partial(root, name))
         norm = clip_gradients(params, config.max_grad_norm) if config.max_grad_norm or on_step else None
         learning_rate = scheduler.get_last_lr()[0]
         optimizer.step()
@@ -331,7 +340,7 @@ def train(tasks: dict[str, tuple[PreTrainedModel, list[Feature]]], config: Train
                 dist.all_reduce(counters)
             saved = train_state.save(checkpoint_dir, step + 1, models, optimizer, scheduler,
                                      train_state.Resumed(step + 1, examples, tokens, float(counters)), device,
-                                     config.keep_checkpoints)
+                                     config.keep_checkpoints, root)
             last_save = time.monotonic()
             if stop:
                 if rank == 0:

@@ -71,8 +71,12 @@ def latest_step(folder: Path | None) -> int:
     return steps[-1] if steps else 0
 
 
-def _model(models: dict[str, torch.nn.Module]) -> torch.nn.Module:
-    """One module holding every head (a ModuleDict), so that the state dict names are task-qualified."""
+def _model(models: dict[str, torch.nn.Module], root: torch.nn.Module | None = None) -> torch.nn.Module:
+    """One module holding every head (a ModuleDict), so that the state dict names are task-qualified.
+
+    ``root``: the sharded HeadSet of several heads (a ModuleDict of them, hence the same names)."""
+    if root is not None:
+        return root
     return next(iter(models.values())) if len(models) == 1 else torch.nn.ModuleDict(models)
 
 
@@ -84,14 +88,14 @@ def _rng_states(device: torch.device) -> dict[str, Any]:
 
 
 def save(folder: Path, step: int, models: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer,
-         scheduler: Any, counters: Resumed, device: torch.device, keep: int) -> Path:
+         scheduler: Any, counters: Resumed, device: torch.device, keep: int, root: torch.nn.Module | None = None) -> Path:
     """Write checkpoint ``step`` (a collective: every rank calls it), then keep only the newest ``keep``."""
     target, tmp = step_dir(folder, step), folder / f"step-{step:06d}.tmp"
     if _rank() == 0:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     _barrier()
-    model_state, optim_state = get_state_dict(_model(models), optimizer)
+    model_state, optim_state = get_state_dict(_model(models, root), optimizer)
     dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=str(tmp))
     rng = _rng_states(device)
     ranks_rng = [None] * dist.get_world_size() if _group() else [rng]
@@ -112,7 +116,7 @@ def save(folder: Path, step: int, models: dict[str, torch.nn.Module], optimizer:
 
 
 def load(folder: Path, models: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer, scheduler: Any,
-         device: torch.device) -> Resumed | None:
+         device: torch.device, root: torch.nn.Module | None = None) -> Resumed | None:
     """Restore the newest complete checkpoint in ``folder`` into the models, optimizer, schedule and RNG.
 
     None when there is none. Half-written ``.tmp`` folders of a killed run are deleted first (rank 0,
@@ -127,7 +131,7 @@ def load(folder: Path, models: dict[str, torch.nn.Module], optimizer: torch.opti
     if not step:
         return None
     path = step_dir(folder, step)
-    model = _model(models)
+    model = _model(models, root)
     model_state, optim_state = get_state_dict(model, optimizer)
     state = {"model": model_state, "optim": optim_state}
     dcp.load(state, checkpoint_id=str(path))
