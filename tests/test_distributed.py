@@ -116,20 +116,21 @@ def world(tmp_path_factory) -> dict:
                                      {"num_labels": len(task.label_names)}, features,
                                      TrainConfig(**CONFIG, **changes), SEED, tokenizer.pad_token_id,
                                      root / name, tokenizer=str(encoders[encoder])))
-    cls_features = featurize(CLS, _examples("classification", 32), tokenizer, 32)
-    tag = JobTask(TAG.name, "AutoModelForTokenClassification", {"num_labels": len(TAG.label_names)},
-                  featurize(TAG, _examples("tagging", 30), tokenizer, 32))
-    mc = JobTask(MC.name, "AutoModelForMultipleChoice", {}, featurize(MC, _examples("multiple_choice", 16), tokenizer, 32))
+    multi = {CLS.name: featurize(CLS, _examples("classification", 32), tokenizer, 32),
+             TAG.name: featurize(TAG, _examples("tagging", 30), tokenizer, 32),
+             MC.name: featurize(MC, _examples("multiple_choice", 16), tokenizer, 32)}
+    tag = JobTask(TAG.name, "AutoModelForTokenClassification", {"num_labels": len(TAG.label_names)}, multi[TAG.name])
+    mc = JobTask(MC.name, "AutoModelForMultipleChoice", {}, multi[MC.name])
     for name, (changes, ranks) in MULTI.items():
         jobs[ranks].append(write_job(root / f"{name}.json", CLS.name, str(encoders["xlmr"]),
-                                     "AutoModelForSequenceClassification", {"num_labels": 2}, cls_features,
+                                     "AutoModelForSequenceClassification", {"num_labels": 2}, multi[CLS.name],
                                      TrainConfig(**{**CONFIG, "max_steps": MULTI_STEPS}, **changes), SEED,
                                      tokenizer.pad_token_id, root / name, tokenizer=str(encoders["xlmr"]),
                                      also=[tag, mc]))
     running = [(_launch(paths, ranks), paths) for ranks, paths in jobs.items()]
     for process, paths in running:
         finish_jobs(process, paths)
-    return {"root": root, "encoders": encoders, "tokenizer": tokenizer}
+    return {"root": root, "encoders": encoders, "tokenizer": tokenizer, "multi_features": multi}
 
 
 def _steps(world: dict, name: str) -> list[dict]:
@@ -181,10 +182,7 @@ def test_rank_zero_exports_the_gathered_encoder(world, name, reference):
 
 def _drawn_tasks(world: dict) -> list[str]:
     """The task xw.train draws at each step of the multi-task jobs (its sampler, replayed: same seed, same order)."""
-    tokenizer = world["tokenizer"]
-    features = {CLS.name: featurize(CLS, _examples("classification", 32), tokenizer, 32),
-                TAG.name: featurize(TAG, _examples("tagging", 30), tokenizer, 32),
-                MC.name: featurize(MC, _examples("multiple_choice", 16), tokenizer, 32)}
+    features = world["multi_features"]  # the jobs' tasks, their first first
     rng = random.Random(SEED)
 
     def stream(name: str):

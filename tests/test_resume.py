@@ -76,22 +76,17 @@ def runs(tmp_path_factory) -> dict:
     script = root / "killer.py"
     script.write_text(KILLER.format(kill_at=KILL_AT))
 
-    def job(name: str) -> Path:
+    def job(name: str, also: tuple[JobTask, ...] = ()) -> Path:
         return write_job(root / f"{name}.json", CLS.name, str(encoder), "AutoModelForSequenceClassification",
                          {"num_labels": 2}, features, TrainConfig(**CONFIG), SEED, tokenizer.pad_token_id,
-                         root / name, tokenizer=str(encoder), checkpoint_dir=root / f"{name}-ckpt")
+                         root / name, tokenizer=str(encoder), checkpoint_dir=root / f"{name}-ckpt", also=also)
 
+    # a multi-task recipe: classification + tagging on one shared encoder
     tag = JobTask(TAG.name, "AutoModelForTokenClassification", {"num_labels": len(TAG.label_names)},
                   featurize(TAG, _examples("tagging", 30), tokenizer, 32))
-
-    def multi_job(name: str) -> Path:  # a multi-task recipe: classification + tagging on one shared encoder
-        return write_job(root / f"{name}.json", CLS.name, str(encoder), "AutoModelForSequenceClassification",
-                         {"num_labels": 2}, features, TrainConfig(**CONFIG), SEED, tokenizer.pad_token_id,
-                         root / name, tokenizer=str(encoder), checkpoint_dir=root / f"{name}-ckpt", also=[tag])
-
     names = ("whole", "two-two", "one-two")
     jobs = {n: job(n) for n in names}
-    jobs.update({n: multi_job(n) for n in MULTI_NAMES})
+    jobs.update({n: job(n, also=(tag,)) for n in MULTI_NAMES})
     # wave 1: the uninterrupted references (2 ranks, checkpointing on), 2-rank and 1-process runs killed
     references = [jobs["whole"], jobs["multi-whole"]]
     _wait([(_launch(references, 2), references, True),

@@ -201,8 +201,8 @@ def job_tasks(job: dict[str, Any]) -> list[JobTask]:
 
 
 def build_heads(job: dict[str, Any], device: torch.device, mesh: DeviceMesh | None,
-                config: TrainConfig) -> tuple[dict[str, PreTrainedModel], torch.nn.Module | None]:
-    """The job's head models (one encoder shared by several), and under a group their sharded root.
+                config: TrainConfig) -> tuple[dict[str, PreTrainedModel], HeadSet | None]:
+    """The job's head models (one encoder shared by several), and under a group the HeadSet root of several.
 
     Each head is initialised after ``torch.manual_seed(seed)``, as the one-process phase (ii) does, and
     several share the first's encoder (``xw.models.share_encoder``). Under a group the weights are read
@@ -210,7 +210,8 @@ def build_heads(job: dict[str, Any], device: torch.device, mesh: DeviceMesh | No
     file reads: 10.7B parameters read once, not once per rank), get storage for their shards only, and
     receive rank 0's values (the fresh heads' initialisation included). Buffers are copied from rank 0
     too: non-persistent ones (``position_ids``) are in no state dict, and left as meta-built garbage the
-    first forward would fail. The root is the head model itself, or a :class:`HeadSet` of several."""
+    first forward would fail. The FSDP2 root is the head model itself, or a :class:`HeadSet` of several
+    (returned: training and the export go through it)."""
     tasks = job_tasks(job)
     on_meta = mesh is not None and dist.get_rank() != 0
     models: dict[str, PreTrainedModel] = {}
@@ -230,7 +231,7 @@ def build_heads(job: dict[str, Any], device: torch.device, mesh: DeviceMesh | No
     root = HeadSet(models) if len(models) > 1 else next(iter(models.values()))
     # the shared encoder is in the state dict under every head's names: it is sent once, under the first's
     aliases = tuple(f"{name}.{model.base_model_prefix}." for name, model in list(models.items())[1:])
-    full = {} if on_meta else {k: v for k, v in root.state_dict().items() if not aliases or not k.startswith(aliases)}
+    full = {} if on_meta else {k: v for k, v in root.state_dict().items() if not k.startswith(aliases)}
     parallelize(root, mesh, torch.bfloat16 if config.bf16 and device.type == "cuda" else torch.float32)
     if on_meta:  # rank 0's shards were moved to the device by fully_shard
         root.to_empty(device=device)
@@ -238,10 +239,10 @@ def build_heads(job: dict[str, Any], device: torch.device, mesh: DeviceMesh | No
                                                                        strict=not aliases))
     if aliases and (result.unexpected_keys or any(not key.startswith(aliases) for key in result.missing_keys)):
         raise TrainingError(f"multi-task job {'+'.join(models)}: rank 0's weights did not load: missing "
-                                f"{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
+                            f"{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
     for buffer in root.buffers():
         dist.broadcast(buffer, src=0)
-    return models, root
+    return models, root if isinstance(root, HeadSet) else None
 
 
 def run_job(job: dict[str, Any], device: torch.device, mesh: DeviceMesh | None) -> None:
@@ -249,7 +250,7 @@ def run_job(job: dict[str, Any], device: torch.device, mesh: DeviceMesh | None) 
     config = TrainConfig(**job["config"])
     out_dir = Path(job["out_dir"])
     rank = dist.get_rank() if mesh is not None else 0
-    models, root = build_heads(job, device, mesh, config)
+    models, heads = build_heads(job, device, mesh, config)
     tasks = job_tasks(job)
     model = models[tasks[0].task]
     checkpoint_dir = Path(job["checkpoint_dir"]) if job.get("checkpoint_dir") else None
@@ -264,14 +265,14 @@ def run_job(job: dict[str, Any], device: torch.device, mesh: DeviceMesh | None) 
     try:
         stats = train({spec.task: (models[spec.task], spec.features) for spec in tasks}, config, job["seed"],
                       job["pad_id"], device, progress=False, description="+".join(models), on_step=on_step,
-                      checkpoint_dir=checkpoint_dir, root=root if isinstance(root, HeadSet) else None)
+                      checkpoint_dir=checkpoint_dir, root=heads)
     except TrainingPreempted as stopped:  # the launcher reads this and tells the cell
         if rank == 0:
             out_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(out_dir / PREEMPTED, json.dumps({"error": str(stopped), "at": now()}))
         raise
-    state = full_state_dict(root if root is not None else model)
-    if isinstance(root, HeadSet):  # the first head's names: its encoder is the shared one
+    state = full_state_dict(model if heads is None else heads)
+    if heads is not None:  # the first head's names: its encoder is the shared one
         prefix = f"{tasks[0].task}."
         state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     if rank == 0:

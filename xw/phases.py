@@ -103,9 +103,7 @@ def ensure_intermediate(study: Study, scale: ModelScale, intermediate: str, seed
             if scale.ranks > 1:  # a torchrun job; a multi-task recipe's members share the encoder there too
                 (task, features), *others = members
                 kind = model_kind(task)
-                also = [JobTask(other.name, model_kind(other).head_class(other).__name__,
-                                _head_kwargs(model_kind(other), other, scale), other_features)
-                        for other, other_features in others]
+                also = [_job_task(other, other_features, scale) for other, other_features in others]
                 job = train_on_ranks(scale, task, kind.head_class(task), _head_kwargs(kind, task, scale), source,
                                      features, recipe.loop, seed, tokenizer.pad_token_id, tmp / "ranks", resume,
                                      ENCODER, tokenizer=source, on_step=curves, also=also)
@@ -140,6 +138,12 @@ def _head_kwargs(kind, task, scale: ModelScale) -> dict:
     """A torchrun job's from_pretrained arguments: the task's head, and a truncated rung's depth."""
     depth = {"num_hidden_layers": scale.layers_kept} if scale.layers_kept else {}
     return {**kind.head_kwargs(task), **depth}
+
+
+def _job_task(task, features: list, scale: ModelScale) -> JobTask:
+    """A further member of a multi-task torchrun job: its head class, from_pretrained arguments, features."""
+    kind = model_kind(task)
+    return JobTask(task.name, kind.head_class(task).__name__, _head_kwargs(kind, task, scale), features)
 
 
 def _move_curves(resume: Path, checkpoint: Path) -> None:
